@@ -1,0 +1,108 @@
+import Type from "typebox";
+import { Duration, NameFilter, StringEnum, StringSet, Struct } from "./common.ts";
+
+/** Every collector the agent knows, in the order the docs list them. The agent's registry uses the same keys. */
+export const COLLECTOR_NAMES = ["cpu", "memory", "load", "disk", "interface", "cgroups", "virt"] as const;
+/** A collector key. */
+export type CollectorName = (typeof COLLECTOR_NAMES)[number];
+
+/** libvirt stat groups the `virt` collector can ask for in its bulk stats call (VIR_DOMAIN_STATS_*). */
+export const LIBVIRT_STAT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
+
+/** Which collectors each collector-specific setting belongs to; a CEL rule refuses it on any other. */
+export const COLLECTOR_SETTINGS: Record<string, readonly CollectorName[]> = {
+  perCpu: ["cpu"],
+  devices: ["disk", "interface"],
+  paths: ["cgroups"],
+  discoverVMs: ["cgroups"],
+  libvirt: ["virt"],
+  domains: ["virt"],
+  stats: ["virt"],
+};
+
+function onlyFor(field: string, names: readonly CollectorName[]) {
+  const test = names.length === 1 ? `self.name == '${names[0]}'` : `self.name in [${names.map((n) => `'${n}'`).join(", ")}]`;
+  return {
+    rule: `!has(self.${field}) || ${test}`,
+    message: `${field} applies only to the ${names.join(" and ")} collector${names.length > 1 ? "s" : ""}`,
+    fieldPath: `.${field}`,
+    reason: "FieldValueForbidden" as const,
+  };
+}
+
+/** libvirt connection settings of the `virt` collector. */
+export const LibvirtConnection = Struct(
+  {
+    socket: Type.Optional(
+      Type.String({
+        description:
+          "Path of libvirt's UNIX socket. The read-only socket is enough; hosts with modular daemons use `/run/libvirt/virtqemud-sock-ro`.",
+        default: "/run/libvirt/libvirt-sock-ro",
+        minLength: 1,
+        maxLength: 1024,
+        pattern: "^/",
+      }),
+    ),
+    uri: Type.Optional(
+      Type.String({
+        description: "Connection URI sent in CONNECT_OPEN, naming the hypervisor driver.",
+        default: "qemu:///system",
+        minLength: 1,
+        maxLength: 1024,
+      }),
+    ),
+    timeout: Type.Optional(
+      Duration({ description: "Timeout of each libvirt call.", default: "5s", min: "100ms", max: "1m" }),
+    ),
+  },
+  { title: "LibvirtConnection", description: "How the virt collector reaches libvirt." },
+);
+
+/** One entry of `spec.collectors`: a collector, its interval and its own settings. */
+export const CollectorSpec = Struct(
+  {
+    name: StringEnum(COLLECTOR_NAMES, { description: "Which collector to run; each may appear once." }),
+    interval: Type.Optional(
+      Duration({
+        description: "How often the collector samples. At most `events.measurementInterval`.",
+        default: "10s",
+        min: "1s",
+        max: "1h",
+      }),
+    ),
+    perCpu: Type.Optional(
+      Type.Boolean({ description: "cpu: also report each CPU, not only the total. Defaults to true." }),
+    ),
+    devices: Type.Optional(NameFilter),
+    paths: Type.Optional(
+      StringSet({
+        description:
+          "cgroups: cgroup paths, relative to the cgroup root, to report (cpu, memory, io, pids). Defaults to `machine.slice`, `machine` and `kubepods.slice`.",
+        maxItems: 32,
+        itemMaxLength: 1024,
+        itemPattern: "^[^/].*$",
+      }),
+    ),
+    discoverVMs: Type.Optional(
+      Type.Boolean({
+        description:
+          "cgroups: also report each VM's scope, found in the systemd (`machine.slice/machine-qemu…scope`) and non-systemd (`machine/qemu-…libvirt-qemu`) layouts. Defaults to true.",
+      }),
+    ),
+    libvirt: Type.Optional(LibvirtConnection),
+    domains: Type.Optional(NameFilter),
+    stats: Type.Optional(
+      Type.Array(StringEnum(LIBVIRT_STAT_GROUPS, { description: "A libvirt stat group." }), {
+        description: "virt: libvirt stat groups to fetch. Defaults to all of them.",
+        minItems: 1,
+        maxItems: LIBVIRT_STAT_GROUPS.length,
+        "x-kubernetes-list-type": "set",
+      }),
+    ),
+  },
+  {
+    title: "CollectorSpec",
+    description: "A collector to run, with its interval and collector-specific settings.",
+    rules: Object.entries(COLLECTOR_SETTINGS).map(([field, names]) => onlyFor(field, names)),
+  },
+);
