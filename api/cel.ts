@@ -21,6 +21,9 @@ export interface SchemaNode {
   required?: string[];
   default?: unknown;
   description?: string;
+  title?: string;
+  pattern?: string;
+  enum?: unknown[];
   [key: string]: unknown;
 }
 
@@ -65,7 +68,8 @@ export function toCel(value: unknown, schema: SchemaNode): CelInput {
     const out = new Map<string, CelInput>();
     for (const [k, v] of Object.entries(value)) {
       const child =
-        schema.properties?.[k] ?? (typeof schema.additionalProperties === "object" ? schema.additionalProperties : {});
+        schema.properties?.[k] ??
+        (typeof schema.additionalProperties === "object" ? schema.additionalProperties : {});
       out.set(k, toCel(v, child));
     }
     return out;

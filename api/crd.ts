@@ -40,7 +40,8 @@ export function toCrdSchema(node: SchemaNode): SchemaNode {
     }
     if (key === "properties") {
       const props: Record<string, SchemaNode> = {};
-      for (const [name, child] of Object.entries(value as Record<string, SchemaNode>)) props[name] = toCrdSchema(child);
+      for (const [name, child] of Object.entries(value as Record<string, SchemaNode>))
+        props[name] = toCrdSchema(child);
       out[key] = props;
     } else if (key === "items") out[key] = toCrdSchema(value as SchemaNode);
     else if (key === "anyOf") out[key] = (value as SchemaNode[]).map(toCrdSchema);

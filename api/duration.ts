@@ -7,7 +7,8 @@ const WHOLE = new RegExp(DURATION_PATTERN);
 
 /** Parses a Go-style duration into milliseconds; throws a RangeError naming the input when it is not one. */
 export function parseDuration(text: string): number {
-  if (!WHOLE.test(text)) throw new RangeError(`invalid duration "${text}": expected e.g. "10s", "1m30s", "500ms"`);
+  if (!WHOLE.test(text))
+    throw new RangeError(`invalid duration "${text}": expected e.g. "10s", "1m30s", "500ms"`);
   let ms = 0;
   for (const [, value, unit] of text.matchAll(PART)) ms += Number(value) * UNIT_MS[unit as string]!;
   return Math.round(ms);

@@ -24,9 +24,11 @@ export function parseQuantity(value: string | number): number {
     if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`invalid byte size ${value}`);
     return value;
   }
-  if (!WHOLE.test(value)) throw new RangeError(`invalid quantity "${value}": expected e.g. "64Mi", "1G", "4096"`);
+  if (!WHOLE.test(value))
+    throw new RangeError(`invalid quantity "${value}": expected e.g. "64Mi", "1G", "4096"`);
   const suffix = /[A-Za-z]+$/.exec(value)?.[0] ?? "";
   const bytes = Number(value.slice(0, value.length - suffix.length)) * FACTOR[suffix]!;
-  if (!Number.isSafeInteger(bytes)) throw new RangeError(`quantity "${value}" is not a whole number of bytes`);
+  if (!Number.isSafeInteger(bytes))
+    throw new RangeError(`quantity "${value}" is not a whole number of bytes`);
   return bytes;
 }

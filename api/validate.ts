@@ -1,6 +1,6 @@
+import type { CelInput } from "@bufbuild/cel";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormatsModule from "ajv-formats";
-import type { CelInput } from "@bufbuild/cel";
 import { type CompiledRule, compileRule, type SchemaNode, toCel } from "./cel.ts";
 import { DURATION_PATTERN } from "./duration.ts";
 import { QUANTITY_PATTERN } from "./quantity.ts";
@@ -30,10 +30,18 @@ export const SCHEMA_EXTENSIONS = [
 ];
 
 // ajv-formats is CommonJS with a default export; under NodeNext the callable sits on `.default`.
-const addFormats = (addFormatsModule as unknown as { default: typeof addFormatsModule }).default ?? addFormatsModule;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as (
+  ajv: Ajv,
+) => Ajv;
 
 function newAjv(): Ajv {
-  const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strictTypes: false, strictTuples: false });
+  const ajv = new Ajv({
+    allErrors: true,
+    useDefaults: true,
+    verbose: true,
+    strictTypes: false,
+    strictTuples: false,
+  });
   addFormats(ajv);
   ajv.addVocabulary(SCHEMA_EXTENSIONS);
   return ajv;
@@ -77,13 +85,22 @@ function describe(err: ErrorObject): FieldError | undefined {
       return { field: at, message: `must be ${shown(err.params.allowedValue)} (got ${shown(err.data)})` };
     case "pattern":
       if (err.params.pattern === DURATION_PATTERN)
-        return { field: at, message: `must be a duration such as "10s", "1m30s" or "500ms" (got ${shown(err.data)})` };
+        return {
+          field: at,
+          message: `must be a duration such as "10s", "1m30s" or "500ms" (got ${shown(err.data)})`,
+        };
       if (err.params.pattern === QUANTITY_PATTERN)
-        return { field: at, message: `must be a byte size such as "64Mi", "1G" or 4096 (got ${shown(err.data)})` };
+        return {
+          field: at,
+          message: `must be a byte size such as "64Mi", "1G" or 4096 (got ${shown(err.data)})`,
+        };
       return { field: at, message: `must match ${err.params.pattern} (got ${shown(err.data)})` };
     case "anyOf":
       if (parent["x-kubernetes-int-or-string"])
-        return { field: at, message: `must be an integer or a string such as "64Mi" (got ${shown(err.data)})` };
+        return {
+          field: at,
+          message: `must be an integer or a string such as "64Mi" (got ${shown(err.data)})`,
+        };
       return { field: at, message: err.message ?? "is invalid" };
     default:
       return { field: at, message: err.message ?? "is invalid" };
@@ -114,7 +131,12 @@ interface Rule {
 }
 
 /** Everything the API server checks beyond plain JSON schema: list-map keys and CEL rules. */
-function checkKubernetesRules(value: unknown, schema: SchemaNode, path: string, rules: Map<SchemaNode, Rule[]>): FieldError[] {
+function checkKubernetesRules(
+  value: unknown,
+  schema: SchemaNode,
+  path: string,
+  rules: Map<SchemaNode, Rule[]>,
+): FieldError[] {
   const errors: FieldError[] = [];
   const walk = (v: unknown, s: SchemaNode, at: string): void => {
     if (v === undefined || v === null) return;
@@ -128,15 +150,26 @@ function checkKubernetesRules(value: unknown, schema: SchemaNode, path: string, 
           const prev = first.get(id);
           if (prev === undefined) first.set(id, i);
           else {
-            const what = keys ? keys.map((k) => `${k} ${shown((item as Record<string, unknown>)[k])}`).join(", ") : shown(item);
-            errors.push({ field: joinField(at, i), message: `duplicate entry: ${what} is already at ${at}[${prev}]` });
+            const what = keys
+              ? keys.map((k) => `${k} ${shown((item as Record<string, unknown>)[k])}`).join(", ")
+              : shown(item);
+            errors.push({
+              field: joinField(at, i),
+              message: `duplicate entry: ${what} is already at ${at}[${prev}]`,
+            });
           }
         });
       }
-      if (s.items) v.forEach((item, i) => walk(item, s.items as SchemaNode, joinField(at, i)));
+      const items = s.items;
+      if (items)
+        v.forEach((item, i) => {
+          walk(item, items, joinField(at, i));
+        });
     } else if (typeof v === "object") {
       for (const [k, child] of Object.entries(v)) {
-        const cs = s.properties?.[k] ?? (typeof s.additionalProperties === "object" ? s.additionalProperties : undefined);
+        const cs =
+          s.properties?.[k] ??
+          (typeof s.additionalProperties === "object" ? s.additionalProperties : undefined);
         if (cs) walk(child, cs, joinField(at, k));
       }
     }
@@ -146,8 +179,11 @@ function checkKubernetesRules(value: unknown, schema: SchemaNode, path: string, 
       for (const r of nodeRules) {
         const outcome = r.compiled(self);
         if (outcome.ok) continue;
-        const field = r.fieldPath ? `${at}${r.fieldPath}` : at;
-        errors.push({ field, message: outcome.error ? `${r.message} (rule error: ${outcome.error})` : r.message });
+        const field = r.fieldPath ? (at ? `${at}${r.fieldPath}` : r.fieldPath.replace(/^\./, "")) : at;
+        errors.push({
+          field,
+          message: outcome.error ? `${r.message} (rule error: ${outcome.error})` : r.message,
+        });
       }
     }
   };
@@ -159,11 +195,17 @@ function checkKubernetesRules(value: unknown, schema: SchemaNode, path: string, 
 function compileRules(schema: SchemaNode): Map<SchemaNode, Rule[]> {
   const out = new Map<SchemaNode, Rule[]>();
   const visit = (s: SchemaNode): void => {
-    const list = s["x-kubernetes-validations"] as { rule: string; message: string; fieldPath?: string }[] | undefined;
+    const list = s["x-kubernetes-validations"] as
+      | { rule: string; message: string; fieldPath?: string }[]
+      | undefined;
     if (list && !out.has(s))
       out.set(
         s,
-        list.map((r) => ({ compiled: compileRule(r.rule), message: r.message, ...(r.fieldPath ? { fieldPath: r.fieldPath } : {}) })),
+        list.map((r) => ({
+          compiled: compileRule(r.rule),
+          message: r.message,
+          ...(r.fieldPath ? { fieldPath: r.fieldPath } : {}),
+        })),
       );
     for (const child of Object.values(s.properties ?? {})) visit(child);
     if (s.items) visit(s.items);

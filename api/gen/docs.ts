@@ -30,7 +30,8 @@ function limits(s: SchemaNode): string {
   if (s.maximum !== undefined) out.push(`≤ ${s.maximum}`);
   if (s.minItems !== undefined) out.push(`≥ ${s.minItems} items`);
   if (s.maxItems !== undefined) out.push(`≤ ${s.maxItems} items`);
-  if (s["x-kubernetes-list-type"] === "map") out.push(`keyed by ${(s["x-kubernetes-list-map-keys"] as string[]).join(", ")}`);
+  if (s["x-kubernetes-list-type"] === "map")
+    out.push(`keyed by ${(s["x-kubernetes-list-map-keys"] as string[]).join(", ")}`);
   for (const r of (s["x-kubernetes-validations"] as Rule[] | undefined) ?? []) out.push(r.message);
   return out.join("; ");
 }
@@ -54,7 +55,8 @@ function objectSection(s: SchemaNode, queue: SchemaNode[]): string {
   const rules = (s["x-kubernetes-validations"] as Rule[] | undefined) ?? [];
   if (rules.length) {
     lines.push("", "Rules (CEL, checked by the API server and by the agent):", "");
-    for (const r of rules) lines.push(`- ${r.message}${r.fieldPath ? ` (reported at \`${r.fieldPath}\`)` : ""}: \`${r.rule}\``);
+    for (const r of rules)
+      lines.push(`- ${r.message}${r.fieldPath ? ` (reported at \`${r.fieldPath}\`)` : ""}: \`${r.rule}\``);
   }
   return lines.join("\n");
 }

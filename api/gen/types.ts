@@ -59,7 +59,8 @@ function defaultedViewOf(node: SchemaNode): SchemaNode {
     out.required = [...required];
   }
   if (node.items) out.items = defaultedView(node.items);
-  if (typeof node.additionalProperties === "object") out.additionalProperties = defaultedView(node.additionalProperties);
+  if (typeof node.additionalProperties === "object")
+    out.additionalProperties = defaultedView(node.additionalProperties);
   return out;
 }
 

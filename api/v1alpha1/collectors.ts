@@ -21,7 +21,10 @@ export const COLLECTOR_SETTINGS: Record<string, readonly CollectorName[]> = {
 };
 
 function onlyFor(field: string, names: readonly CollectorName[]) {
-  const test = names.length === 1 ? `self.name == '${names[0]}'` : `self.name in [${names.map((n) => `'${n}'`).join(", ")}]`;
+  const test =
+    names.length === 1
+      ? `self.name == '${names[0]}'`
+      : `self.name in [${names.map((n) => `'${n}'`).join(", ")}]`;
   return {
     rule: `!has(self.${field}) || ${test}`,
     message: `${field} applies only to the ${names.join(" and ")} collector${names.length > 1 ? "s" : ""}`,

@@ -102,7 +102,12 @@ export function ByteSize(opts: FieldOptions & { min: string; max: string; defaul
 
 /** RFC 1123 label: lower-case alphanumerics and '-', at most 63 characters. */
 export function DnsLabel(opts: FieldOptions) {
-  return Type.String({ pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", minLength: 1, maxLength: 63, ...extra(opts) });
+  return Type.String({
+    pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    minLength: 1,
+    maxLength: 63,
+    ...extra(opts),
+  });
 }
 
 /** RFC 1123 subdomain, the rule for most Kubernetes object names (Secrets, Nodes, profiles). */
@@ -126,7 +131,11 @@ export function Count(opts: FieldOptions) {
 }
 
 /** A list keyed like a map (`x-kubernetes-list-type: map`), which server-side apply merges by key. */
-export function ListMap<T extends TSchema>(item: T, keys: string[], opts: FieldOptions & { maxItems: number; minItems?: number }) {
+export function ListMap<T extends TSchema>(
+  item: T,
+  keys: string[],
+  opts: FieldOptions & { maxItems: number; minItems?: number },
+) {
   const { maxItems, minItems, ...rest } = opts;
   return Type.Array(item, {
     maxItems,
@@ -138,24 +147,37 @@ export function ListMap<T extends TSchema>(item: T, keys: string[], opts: FieldO
 }
 
 /** A list of unique strings (`x-kubernetes-list-type: set`). */
-export function StringSet(opts: FieldOptions & { maxItems: number; itemMaxLength?: number; itemPattern?: string }) {
+export function StringSet(
+  opts: FieldOptions & { maxItems: number; itemMaxLength?: number; itemPattern?: string },
+) {
   const { maxItems, itemMaxLength = 253, itemPattern, ...rest } = opts;
-  return Type.Array(Type.String({ minLength: 1, maxLength: itemMaxLength, ...(itemPattern ? { pattern: itemPattern } : {}) }), {
-    maxItems,
-    "x-kubernetes-list-type": "set",
-    ...extra(rest),
-  });
+  return Type.Array(
+    Type.String({ minLength: 1, maxLength: itemMaxLength, ...(itemPattern ? { pattern: itemPattern } : {}) }),
+    {
+      maxItems,
+      "x-kubernetes-list-type": "set",
+      ...extra(rest),
+    },
+  );
 }
 
 /** Include/exclude glob lists: a name is taken when it matches an include (none means all) and no exclude. */
 export const NameFilter = Struct(
   {
     include: Type.Optional(
-      StringSet({ description: "Globs (`*`, `?`) of names to take; empty or absent takes all.", maxItems: 64 }),
+      StringSet({
+        description: "Globs (`*`, `?`) of names to take; empty or absent takes all.",
+        maxItems: 64,
+      }),
     ),
-    exclude: Type.Optional(StringSet({ description: "Globs of names to leave out; applied after include.", maxItems: 64 })),
+    exclude: Type.Optional(
+      StringSet({ description: "Globs of names to leave out; applied after include.", maxItems: 64 }),
+    ),
   },
-  { title: "NameFilter", description: "Which names to report: those matching an include glob (all if none) and no exclude glob." },
+  {
+    title: "NameFilter",
+    description: "Which names to report: those matching an include glob (all if none) and no exclude glob.",
+  },
 );
 
 /** metav1.Condition, as in k8s.io/apimachinery/pkg/apis/meta/v1/types.go. */
@@ -175,7 +197,9 @@ export const Condition = Struct(
         description: "The .metadata.generation the condition was set from.",
       }),
     ),
-    lastTransitionTime: Timestamp({ description: "When the condition last changed from one status to another." }),
+    lastTransitionTime: Timestamp({
+      description: "When the condition last changed from one status to another.",
+    }),
     reason: Type.String({
       description: "Programmatic identifier of the last transition, in CamelCase.",
       pattern: "^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
@@ -202,13 +226,18 @@ export const LabelSelector = Struct(
       Type.Array(
         Struct(
           {
-            key: Type.String({ description: "The label key the requirement applies to.", minLength: 1, maxLength: 317 }),
+            key: Type.String({
+              description: "The label key the requirement applies to.",
+              minLength: 1,
+              maxLength: 317,
+            }),
             operator: StringEnum(["In", "NotIn", "Exists", "DoesNotExist"] as const, {
               description: "How the key relates to the values.",
             }),
             values: Type.Optional(
               Type.Array(Type.String({ maxLength: 63 }), {
-                description: "Values for In and NotIn (non-empty); must be absent or empty for Exists and DoesNotExist.",
+                description:
+                  "Values for In and NotIn (non-empty); must be absent or empty for Exists and DoesNotExist.",
                 maxItems: 64,
                 "x-kubernetes-list-type": "atomic",
               }),
@@ -242,10 +271,17 @@ export const LabelSelector = Struct(
 
 /** Reference to a Secret in the operator's namespace; `keys` maps each key field to its default key. */
 export function SecretKeyRef(title: string, description: string, keys: Record<string, string>) {
-  const props: TProperties = { name: DnsSubdomain({ description: "Name of the Secret in the operator's namespace." }) };
+  const props: TProperties = {
+    name: DnsSubdomain({ description: "Name of the Secret in the operator's namespace." }),
+  };
   for (const [field, dflt] of Object.entries(keys)) {
     props[field] = Type.Optional(
-      Type.String({ description: `Key in the Secret. Defaults to \`${dflt}\`.`, default: dflt, minLength: 1, maxLength: 253 }),
+      Type.String({
+        description: `Key in the Secret. Defaults to \`${dflt}\`.`,
+        default: dflt,
+        minLength: 1,
+        maxLength: 253,
+      }),
     );
   }
   return Struct(props, { title, description });

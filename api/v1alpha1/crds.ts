@@ -18,9 +18,24 @@ export const CRDS: CrdDescription[] = [
     categories: ["vesmon"],
     schema: MonitoringProfileSchema as unknown as SchemaNode,
     printerColumns: [
-      { name: "Ready", type: "string", jsonPath: condition("Ready"), description: "Every selected node runs it." },
-      { name: "Selected", type: "integer", jsonPath: ".status.selectedNodes", description: "Nodes selected." },
-      { name: "Applied", type: "integer", jsonPath: ".status.appliedNodes", description: "Nodes running it." },
+      {
+        name: "Ready",
+        type: "string",
+        jsonPath: condition("Ready"),
+        description: "Every selected node runs it.",
+      },
+      {
+        name: "Selected",
+        type: "integer",
+        jsonPath: ".status.selectedNodes",
+        description: "Nodes selected.",
+      },
+      {
+        name: "Applied",
+        type: "integer",
+        jsonPath: ".status.appliedNodes",
+        description: "Nodes running it.",
+      },
       { name: "Degraded", type: "integer", jsonPath: ".status.degradedNodes", priority: 1 },
       age,
     ],
@@ -35,8 +50,18 @@ export const CRDS: CrdDescription[] = [
     categories: ["vesmon"],
     schema: NodeMonitorSchema as unknown as SchemaNode,
     printerColumns: [
-      { name: "Applied", type: "string", jsonPath: condition("Applied"), description: "The agent runs spec." },
-      { name: "Degraded", type: "string", jsonPath: condition("Degraded"), description: "A job or sink fails." },
+      {
+        name: "Applied",
+        type: "string",
+        jsonPath: condition("Applied"),
+        description: "The agent runs spec.",
+      },
+      {
+        name: "Degraded",
+        type: "string",
+        jsonPath: condition("Degraded"),
+        description: "A job or sink fails.",
+      },
       { name: "Hash", type: "string", jsonPath: ".spec.configHash", priority: 1 },
       age,
     ],

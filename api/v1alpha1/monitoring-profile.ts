@@ -25,7 +25,8 @@ export const EventSettings = Struct(
   {
     measurementInterval: Type.Optional(
       Duration({
-        description: "One VES measurement event per source (each VM, the host) per interval, aggregated over its samples.",
+        description:
+          "One VES measurement event per source (each VM, the host) per interval, aggregated over its samples.",
         default: "60s",
         min: "5s",
         max: "1h",
@@ -52,12 +53,20 @@ export const EventSettings = Struct(
       Struct(
         {
           nfNamingCode: Type.Optional(
-            Type.String({ description: "commonEventHeader.nfNamingCode (VES suggests 4 characters).", maxLength: 64 }),
+            Type.String({
+              description: "commonEventHeader.nfNamingCode (VES suggests 4 characters).",
+              maxLength: 64,
+            }),
           ),
           nfcNamingCode: Type.Optional(
-            Type.String({ description: "commonEventHeader.nfcNamingCode (VES suggests 3 characters).", maxLength: 64 }),
+            Type.String({
+              description: "commonEventHeader.nfcNamingCode (VES suggests 3 characters).",
+              maxLength: 64,
+            }),
           ),
-          nfVendorName: Type.Optional(Type.String({ description: "commonEventHeader.nfVendorName.", maxLength: 128 })),
+          nfVendorName: Type.Optional(
+            Type.String({ description: "commonEventHeader.nfVendorName.", maxLength: 128 }),
+          ),
           eventNamePublisher: Type.Optional(
             Type.String({
               description:
@@ -148,12 +157,16 @@ export const FaultSettings = Struct(
   {
     vmLifecycle: Type.Optional(
       Type.Boolean({
-        description: "Raise faults when a VM crashes (CRITICAL), pauses (WARNING) or stops; clear when it runs.",
+        description:
+          "Raise faults when a VM crashes (CRITICAL), pauses (WARNING) or stops; clear when it runs.",
         default: true,
       }),
     ),
     collectorFailures: Type.Optional(
-      Type.Boolean({ description: "Raise a fault while a collector keeps failing; clear when it recovers.", default: true }),
+      Type.Boolean({
+        description: "Raise a fault while a collector keeps failing; clear when it recovers.",
+        default: true,
+      }),
     ),
   },
   { title: "FaultSettings", default: {}, description: "Which fault events are raised besides thresholds." },
@@ -171,7 +184,10 @@ const profileFields = {
   }),
   events: Type.Optional(EventSettings),
   thresholds: Type.Optional(
-    ListMap(ThresholdSpec, ["metric"], { description: "Thresholds that raise faults, one per metric.", maxItems: 64 }),
+    ListMap(ThresholdSpec, ["metric"], {
+      description: "Thresholds that raise faults, one per metric.",
+      maxItems: 64,
+    }),
   ),
   faults: Type.Optional(FaultSettings),
   sinks: ListMap(SinkSpec, ["name"], {
@@ -206,7 +222,8 @@ const profileRules = [
   },
   {
     rule: `!has(self.thresholds) || ${collectorsProduce}`,
-    message: "each threshold's metric needs the collector that produces it (vm.* needs virt, cgroup.* needs cgroups, host.<name>.* needs <name>)",
+    message:
+      "each threshold's metric needs the collector that produces it (vm.* needs virt, cgroup.* needs cgroups, host.<name>.* needs <name>)",
     fieldPath: ".thresholds",
   },
 ];
@@ -219,7 +236,8 @@ export const MonitoringProfileSpec = Struct(
   },
   {
     title: "MonitoringProfileSpec",
-    description: "What to monitor on the selected nodes, how to turn it into VES events and where to send them.",
+    description:
+      "What to monitor on the selected nodes, how to turn it into VES events and where to send them.",
     rules: profileRules,
   },
 );
@@ -246,14 +264,19 @@ export const MonitoringProfileStatus = Struct(
   {
     observedGeneration: Type.Optional(Count({ description: "The generation the operator last acted on." })),
     selectedNodes: Type.Optional(Count({ description: "Nodes the selector matches." })),
-    appliedNodes: Type.Optional(Count({ description: "Selected nodes whose agent runs the current generation." })),
+    appliedNodes: Type.Optional(
+      Count({ description: "Selected nodes whose agent runs the current generation." }),
+    ),
     degradedNodes: Type.Optional(Count({ description: "Selected nodes reporting a failed job or sink." })),
     conditions: Type.Optional(Conditions("Accepted, Ready, Progressing and Degraded.")),
     failures: Type.Optional(
       ListMap(NodeFailure, ["node"], { description: "Failing nodes, at most 20 listed.", maxItems: 20 }),
     ),
   },
-  { title: "MonitoringProfileStatus", description: "Roll-up of the NodeMonitor statuses of the selected nodes." },
+  {
+    title: "MonitoringProfileStatus",
+    description: "Roll-up of the NodeMonitor statuses of the selected nodes.",
+  },
 );
 
 /** The MonitoringProfile kind: the whole object. */

@@ -1,6 +1,16 @@
 import Type from "typebox";
 import { COLLECTOR_NAMES } from "./collectors.ts";
-import { Conditions, Count, DnsLabel, DnsSubdomain, ListMap, ObjectMeta, StringEnum, Struct, Timestamp } from "./common.ts";
+import {
+  Conditions,
+  Count,
+  DnsLabel,
+  DnsSubdomain,
+  ListMap,
+  ObjectMeta,
+  StringEnum,
+  Struct,
+  Timestamp,
+} from "./common.ts";
 import { API_VERSION, ResolvedProfileSpec } from "./monitoring-profile.ts";
 
 /** States of a collector job, as the agent reports them. */
@@ -28,7 +38,10 @@ export const NodeMonitorSpec = Struct(
       maxLength: 160,
     }),
     profiles: Type.Optional(
-      ListMap(NodeProfile, ["name"], { description: "Profiles selecting this node, keyed by name.", maxItems: 16 }),
+      ListMap(NodeProfile, ["name"], {
+        description: "Profiles selecting this node, keyed by name.",
+        maxItems: 16,
+      }),
     ),
   },
   { title: "NodeMonitorSpec", description: "The effective monitoring configuration of one node." },
@@ -40,9 +53,12 @@ export const ProfileStatus = Struct(
     name: DnsSubdomain({ description: "Name of the MonitoringProfile." }),
     appliedGeneration: Type.Optional(Count({ description: "The profile generation the agent runs." })),
     state: StringEnum(["Pending", "Applied", "Refused"] as const, {
-      description: "Applied, waiting to be applied, or refused (the previous generation keeps running, if any).",
+      description:
+        "Applied, waiting to be applied, or refused (the previous generation keeps running, if any).",
     }),
-    message: Type.Optional(Type.String({ description: "Why it was refused, naming the field.", maxLength: 4096 })),
+    message: Type.Optional(
+      Type.String({ description: "Why it was refused, naming the field.", maxLength: 4096 }),
+    ),
   },
   { title: "ProfileStatus", description: "The agent's view of one profile." },
 );
@@ -50,7 +66,10 @@ export const ProfileStatus = Struct(
 /** One collector job on the node: a collector with its settings and interval, shared by the profiles asking for it. */
 export const JobStatus = Struct(
   {
-    id: Type.String({ description: "Stable hash of the collector, its settings and interval.", maxLength: 128 }),
+    id: Type.String({
+      description: "Stable hash of the collector, its settings and interval.",
+      maxLength: 128,
+    }),
     collector: StringEnum(COLLECTOR_NAMES, { description: "The collector the job runs." }),
     interval: Type.String({ description: "The job's interval.", maxLength: 32 }),
     profiles: Type.Optional(
@@ -60,7 +79,9 @@ export const JobStatus = Struct(
         "x-kubernetes-list-type": "set",
       }),
     ),
-    state: StringEnum(JOB_STATES, { description: "Pending, Running, Failed (retried with backoff) or Stopped." }),
+    state: StringEnum(JOB_STATES, {
+      description: "Pending, Running, Failed (retried with backoff) or Stopped.",
+    }),
     lastSuccessTime: Type.Optional(Timestamp({ description: "End of the last successful collection." })),
     lastErrorTime: Type.Optional(Timestamp({ description: "When the last error happened." })),
     lastError: Type.Optional(Type.String({ description: "The last error.", maxLength: 4096 })),
@@ -81,7 +102,9 @@ export const SinkStatus = Struct(
     queued: Type.Optional(Count({ description: "Events waiting in the spool." })),
     queuedBytes: Type.Optional(Count({ description: "Bytes the spool holds." })),
     delivered: Type.Optional(Count({ description: "Events delivered since the agent started." })),
-    dropped: Type.Optional(Count({ description: "Events dropped (spool full or too old, or refused with a 4xx)." })),
+    dropped: Type.Optional(
+      Count({ description: "Events dropped (spool full or too old, or refused with a 4xx)." }),
+    ),
     lastDeliveryTime: Type.Optional(Timestamp({ description: "When events were last accepted." })),
     lastErrorTime: Type.Optional(Timestamp({ description: "When the last error happened." })),
     lastError: Type.Optional(Type.String({ description: "The last error.", maxLength: 4096 })),
@@ -92,12 +115,18 @@ export const SinkStatus = Struct(
 /** What the agent runs on the node; written only by the agent, through the status subresource. */
 export const NodeMonitorStatus = Struct(
   {
-    observedGeneration: Type.Optional(Count({ description: "The NodeMonitor generation the agent last acted on." })),
-    configHash: Type.Optional(Type.String({ description: "spec.configHash of the applied configuration.", maxLength: 160 })),
+    observedGeneration: Type.Optional(
+      Count({ description: "The NodeMonitor generation the agent last acted on." }),
+    ),
+    configHash: Type.Optional(
+      Type.String({ description: "spec.configHash of the applied configuration.", maxLength: 160 }),
+    ),
     agentVersion: Type.Optional(Type.String({ description: "Version of the agent.", maxLength: 64 })),
     profiles: Type.Optional(ListMap(ProfileStatus, ["name"], { description: "Per profile.", maxItems: 16 })),
     jobs: Type.Optional(ListMap(JobStatus, ["id"], { description: "Per collector job.", maxItems: 128 })),
-    sinks: Type.Optional(ListMap(SinkStatus, ["profile", "name"], { description: "Per sink.", maxItems: 128 })),
+    sinks: Type.Optional(
+      ListMap(SinkStatus, ["profile", "name"], { description: "Per sink.", maxItems: 128 }),
+    ),
     conditions: Type.Optional(Conditions("Applied and Degraded.")),
   },
   { title: "NodeMonitorStatus", description: "The agent's report for its node." },

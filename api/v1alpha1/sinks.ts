@@ -13,15 +13,23 @@ export const TlsSettings = Struct(
       }),
     ),
     caSecretRef: Type.Optional(
-      SecretKeyRef("CaSecretRef", "Secret holding the CA bundle that signs the collector's certificate; the system CAs otherwise.", {
-        key: "ca.crt",
-      }),
+      SecretKeyRef(
+        "CaSecretRef",
+        "Secret holding the CA bundle that signs the collector's certificate; the system CAs otherwise.",
+        {
+          key: "ca.crt",
+        },
+      ),
     ),
     clientCertificateSecretRef: Type.Optional(
-      SecretKeyRef("ClientCertificateSecretRef", "Secret holding the client certificate and key for mutual TLS.", {
-        certKey: "tls.crt",
-        keyKey: "tls.key",
-      }),
+      SecretKeyRef(
+        "ClientCertificateSecretRef",
+        "Secret holding the client certificate and key for mutual TLS.",
+        {
+          certKey: "tls.crt",
+          keyKey: "tls.key",
+        },
+      ),
     ),
   },
   {
@@ -71,7 +79,8 @@ export const VesSink = Struct(
     tls: Type.Optional(TlsSettings),
     timeout: Type.Optional(
       Duration({
-        description: "Time allowed for one request, after which it is retried. Below `events.heartbeatInterval`.",
+        description:
+          "Time allowed for one request, after which it is retried. Below `events.heartbeatInterval`.",
         default: "5s",
         min: "100ms",
         max: "1m",
@@ -92,7 +101,11 @@ export const VesSink = Struct(
             ByteSize({ description: "Bytes per request body.", default: "1Mi", min: "4Ki", max: "1Mi" }),
           ),
         },
-        { title: "BatchSettings", default: {}, description: "How events are grouped into requests (one domain per batch)." },
+        {
+          title: "BatchSettings",
+          default: {},
+          description: "How events are grouped into requests (one domain per batch).",
+        },
       ),
     ),
     buffer: Type.Optional(
@@ -100,7 +113,8 @@ export const VesSink = Struct(
         {
           maxBytes: Type.Optional(
             ByteSize({
-              description: "Size of the durable on-disk spool; the oldest events are dropped and counted beyond it.",
+              description:
+                "Size of the durable on-disk spool; the oldest events are dropped and counted beyond it.",
               default: "64Mi",
               min: "256Ki",
               max: "100Gi",
@@ -108,28 +122,44 @@ export const VesSink = Struct(
           ),
           maxAge: Type.Optional(
             Duration({
-              description: "Age after which spooled events are dropped and counted. ONAP asks for at least 1h.",
+              description:
+                "Age after which spooled events are dropped and counted. ONAP asks for at least 1h.",
               default: "1h",
               min: "1m",
               max: "168h",
             }),
           ),
         },
-        { title: "BufferSettings", default: {}, description: "The durable spool that keeps events while the collector is away." },
+        {
+          title: "BufferSettings",
+          default: {},
+          description: "The durable spool that keeps events while the collector is away.",
+        },
       ),
     ),
     retry: Type.Optional(
       Struct(
         {
           initialBackoff: Type.Optional(
-            Duration({ description: "First wait after a failed attempt.", default: "1s", min: "10ms", max: "1m" }),
+            Duration({
+              description: "First wait after a failed attempt.",
+              default: "1s",
+              min: "10ms",
+              max: "1m",
+            }),
           ),
           maxBackoff: Type.Optional(
-            Duration({ description: "Cap of the exponential, jittered backoff.", default: "1m", min: "100ms", max: "1h" }),
+            Duration({
+              description: "Cap of the exponential, jittered backoff.",
+              default: "1m",
+              min: "100ms",
+              max: "1h",
+            }),
           ),
         },
         {
-          title: "RetrySettings", default: {},
+          title: "RetrySettings",
+          default: {},
           description: "Backoff between attempts on timeouts, connection errors, 5xx and 429.",
           rules: [
             {
@@ -170,7 +200,8 @@ export const PrometheusSink = Struct(
   {},
   {
     title: "PrometheusSink",
-    description: "Expose this profile's measurements on the agent's /metrics endpoint, with KubeVirt-like names.",
+    description:
+      "Expose this profile's measurements on the agent's /metrics endpoint, with KubeVirt-like names.",
   },
 );
 
@@ -178,7 +209,10 @@ export const PrometheusSink = Struct(
 export const StdoutSink = Struct(
   {
     pretty: Type.Optional(
-      Type.Boolean({ description: "Indent each event over several lines instead of one line each.", default: false }),
+      Type.Boolean({
+        description: "Indent each event over several lines instead of one line each.",
+        default: false,
+      }),
     ),
   },
   { title: "StdoutSink", description: "Write each event as one JSON line on standard output." },

@@ -10,4 +10,6 @@ export const validateMonitoringProfile: Validator<MonitoringProfile> = createVal
 );
 
 /** Validates a NodeMonitor and returns it with defaults applied. */
-export const validateNodeMonitor: Validator<NodeMonitor> = createValidator(NodeMonitorSchema as unknown as SchemaNode);
+export const validateNodeMonitor: Validator<NodeMonitor> = createValidator(
+  NodeMonitorSchema as unknown as SchemaNode,
+);
