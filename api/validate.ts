@@ -65,7 +65,8 @@ export function joinField(path: string, segment: string | number): string {
 }
 
 function shown(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : String(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
 function describe(err: ErrorObject): FieldError | undefined {
@@ -83,6 +84,10 @@ function describe(err: ErrorObject): FieldError | undefined {
       };
     case "const":
       return { field: at, message: `must be ${shown(err.params.allowedValue)} (got ${shown(err.data)})` };
+    case "type":
+      if (parent.pattern === DURATION_PATTERN)
+        return { field: at, message: `must be a duration such as "10s", "1m30s" or "500ms" (got ${shown(err.data)})` };
+      return { field: at, message: `must be ${err.params.type === "integer" ? "an" : "a"} ${err.params.type} (got ${shown(err.data)})` };
     case "pattern":
       if (err.params.pattern === DURATION_PATTERN)
         return {

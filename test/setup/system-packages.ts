@@ -1,0 +1,55 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+/** A Debian package the tests need, and which tests need it. */
+export interface SystemPackage {
+  name: string;
+  neededBy: string;
+}
+
+/**
+ * Debian packages the test suite needs. Installed by `npm test` when missing and running as root;
+ * later issues add libvirt and QEMU here.
+ */
+export const SYSTEM_PACKAGES: SystemPackage[] = [];
+
+/** Picks the wanted packages that `dpkg-query -W -f '${Package} ${db:Status-Status}\n'` does not report installed. */
+export function missingPackages(dpkgOutput: string, wanted: readonly SystemPackage[]): SystemPackage[] {
+  const installed = new Set(
+    dpkgOutput
+      .split("\n")
+      .map((line) => line.trim().split(/\s+/))
+      .filter(([, status]) => status === "installed")
+      .map(([name]) => (name ?? "").replace(/:.*$/, "")),
+  );
+  return wanted.filter((p) => !installed.has(p.name));
+}
+
+function dpkgStatus(names: string[]): string {
+  // dpkg-query exits 1 when some names are unknown to it; its output for the rest is still right.
+  const r = spawnSync("dpkg-query", ["-W", "-f", "${Package} ${db:Status-Status}\n", ...names], { encoding: "utf8" });
+  return r.stdout ?? "";
+}
+
+function main(): void {
+  if (SYSTEM_PACKAGES.length === 0) return;
+  const missing = missingPackages(
+    dpkgStatus(SYSTEM_PACKAGES.map((p) => p.name)),
+    SYSTEM_PACKAGES,
+  );
+  if (missing.length === 0) return;
+  const list = missing.map((p) => `${p.name} (${p.neededBy})`).join(", ");
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(`npm test: missing system packages, tests that need them will fail: ${list}\n`);
+    return;
+  }
+  process.stderr.write(`npm test: installing system packages: ${list}\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)], {
+    stdio: "inherit",
+    env,
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) main();
