@@ -86,8 +86,14 @@ function describe(err: ErrorObject): FieldError | undefined {
       return { field: at, message: `must be ${shown(err.params.allowedValue)} (got ${shown(err.data)})` };
     case "type":
       if (parent.pattern === DURATION_PATTERN)
-        return { field: at, message: `must be a duration such as "10s", "1m30s" or "500ms" (got ${shown(err.data)})` };
-      return { field: at, message: `must be ${err.params.type === "integer" ? "an" : "a"} ${err.params.type} (got ${shown(err.data)})` };
+        return {
+          field: at,
+          message: `must be a duration such as "10s", "1m30s" or "500ms" (got ${shown(err.data)})`,
+        };
+      return {
+        field: at,
+        message: `must be ${err.params.type === "integer" ? "an" : "a"} ${err.params.type} (got ${shown(err.data)})`,
+      };
     case "pattern":
       if (err.params.pattern === DURATION_PATTERN)
         return {

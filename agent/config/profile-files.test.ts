@@ -22,7 +22,10 @@ describe("parseProfiles", () => {
     const set = parseProfiles(`${profile("a")}---\n${profile("b", "10")}---\n`, "p.yaml");
     expect(set.profiles.map((p) => [p.source, p.profile.metadata.name])).toEqual([["p.yaml#1", "a"]]);
     expect(set.errors).toEqual([
-      { source: "p.yaml#2", message: 'spec.collectors[0].interval: must be a duration such as "10s", "1m30s" or "500ms" (got 10)' },
+      {
+        source: "p.yaml#2",
+        message: 'spec.collectors[0].interval: must be a duration such as "10s", "1m30s" or "500ms" (got 10)',
+      },
     ]);
   });
 
@@ -45,7 +48,10 @@ describe("readProfiles", () => {
     const set = await readProfiles(dir);
     expect(set.profiles.map((p) => p.profile.metadata.name)).toEqual(["one", "two"]);
     expect(set.errors).toEqual([
-      { source: join(dir, "c.yaml"), message: `metadata.name: profile "one" is already defined in ${join(dir, "a.yml")}` },
+      {
+        source: join(dir, "c.yaml"),
+        message: `metadata.name: profile "one" is already defined in ${join(dir, "a.yml")}`,
+      },
     ]);
   });
 

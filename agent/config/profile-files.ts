@@ -75,7 +75,11 @@ export async function readProfiles(path: string): Promise<ProfileSet> {
     for (const p of set.profiles) {
       const name = p.profile.metadata.name;
       const first = seen.get(name);
-      if (first) out.errors.push({ source: p.source, message: `metadata.name: profile "${name}" is already defined in ${first}` });
+      if (first)
+        out.errors.push({
+          source: p.source,
+          message: `metadata.name: profile "${name}" is already defined in ${first}`,
+        });
       else {
         seen.set(name, p.source);
         out.profiles.push(p);

@@ -27,16 +27,15 @@ export function missingPackages(dpkgOutput: string, wanted: readonly SystemPacka
 
 function dpkgStatus(names: string[]): string {
   // dpkg-query exits 1 when some names are unknown to it; its output for the rest is still right.
-  const r = spawnSync("dpkg-query", ["-W", "-f", "${Package} ${db:Status-Status}\n", ...names], { encoding: "utf8" });
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: this is dpkg-query's format syntax, not a template.
+  const format = "${Package} ${db:Status-Status}\n";
+  const r = spawnSync("dpkg-query", ["-W", "-f", format, ...names], { encoding: "utf8" });
   return r.stdout ?? "";
 }
 
 function main(): void {
   if (SYSTEM_PACKAGES.length === 0) return;
-  const missing = missingPackages(
-    dpkgStatus(SYSTEM_PACKAGES.map((p) => p.name)),
-    SYSTEM_PACKAGES,
-  );
+  const missing = missingPackages(dpkgStatus(SYSTEM_PACKAGES.map((p) => p.name)), SYSTEM_PACKAGES);
   if (missing.length === 0) return;
   const list = missing.map((p) => `${p.name} (${p.neededBy})`).join(", ");
   if (process.getuid?.() !== 0) {
@@ -46,10 +45,14 @@ function main(): void {
   process.stderr.write(`npm test: installing system packages: ${list}\n`);
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
-  execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)], {
-    stdio: "inherit",
-    env,
-  });
+  execFileSync(
+    "apt-get",
+    ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)],
+    {
+      stdio: "inherit",
+      env,
+    },
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) main();
