@@ -34,7 +34,8 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
   ajv: Ajv,
 ) => Ajv;
 
-function newAjv(): Ajv {
+/** An ajv instance configured as the validators use it: all errors, defaults applied, our extension keywords known. */
+export function createAjv(): Ajv {
   const ajv = new Ajv({
     allErrors: true,
     useDefaults: true,
@@ -234,7 +235,7 @@ export type Validator<T> = (input: unknown) => Validated<T>;
  * after defaulting. Never throws on bad input; throws at build time if a rule is not valid CEL.
  */
 export function createValidator<T>(schema: SchemaNode): Validator<T> {
-  const check: ValidateFunction = newAjv().compile(schema);
+  const check: ValidateFunction = createAjv().compile(schema);
   const rules = compileRules(schema);
   return (input) => {
     const value = structuredClone(input);

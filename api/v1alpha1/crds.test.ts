@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Ajv } from "ajv";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -9,7 +8,7 @@ import { compileRule, type SchemaNode, toCel } from "../cel.ts";
 import { DURATION_PATTERN, formatDuration, parseDuration } from "../duration.ts";
 import { generatedFiles } from "../gen/files.ts";
 import { parseQuantity } from "../quantity.ts";
-import { SCHEMA_EXTENSIONS } from "../validate.ts";
+import { createAjv } from "../validate.ts";
 import { COLLECTOR_NAMES, COLLECTOR_SETTINGS } from "./collectors.ts";
 import { crdObjects } from "./crds.ts";
 
@@ -120,8 +119,7 @@ describe("CRD schemas are structural", () => {
   });
 
   it("carry defaults that validate against their own node", () => {
-    const ajv = new Ajv({ strict: false });
-    ajv.addVocabulary(SCHEMA_EXTENSIONS);
+    const ajv = createAjv();
     let count = 0;
     for (const { node, path } of nodes) {
       if (node.default === undefined) continue;
