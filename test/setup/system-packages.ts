@@ -7,11 +7,13 @@ export interface SystemPackage {
   neededBy: string;
 }
 
-/**
- * Debian packages the test suite needs. Installed by `npm test` when missing and running as root;
- * later issues add libvirt and QEMU here.
- */
-export const SYSTEM_PACKAGES: SystemPackage[] = [];
+/** Debian packages the test suite needs; `npm test` installs the missing ones (no recommends) when root. */
+export const SYSTEM_PACKAGES: SystemPackage[] = [
+  { name: "libvirt-daemon", neededBy: "libvirt RPC client and virt collector tests (a private libvirtd)" },
+  { name: "libvirt-clients", neededBy: "libvirt tests that act on domains from a second connection (virsh)" },
+  { name: "qemu-system-x86", neededBy: "tests on real TCG guests" },
+  { name: "qemu-utils", neededBy: "guest disk images (qemu-img)" },
+];
 
 /** Picks the wanted packages that `dpkg-query -W -f '${Package} ${db:Status-Status}\n'` does not report installed. */
 export function missingPackages(dpkgOutput: string, wanted: readonly SystemPackage[]): SystemPackage[] {
