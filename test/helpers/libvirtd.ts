@@ -1,0 +1,161 @@
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const QEMU_DRIVER = "/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so";
+// What the qemu driver needs on a host without systemd or a libvirt-qemu login (libvirt NOTES §1.4):
+// run guests as root, no security driver, QEMU's stdio to files so no virtlogd is needed.
+const QEMU_CONF = [
+  'user = "root"',
+  'group = "root"',
+  "dynamic_ownership = 0",
+  'security_driver = "none"',
+  'stdio_handler = "file"',
+  "",
+].join("\n");
+
+/** A private libvirtd started for tests: its own socket directory, config and log, no systemd. */
+export interface Libvirtd {
+  dir: string;
+  /** Read-write socket. */
+  socket: string;
+  /** Read-only socket. */
+  roSocket: string;
+  readonly pid: number;
+  /** `virsh` against this daemon: `virsh("test:///default", "suspend", "test")`. */
+  virsh(uri: string, ...args: string[]): Promise<string>;
+  /** A URI for virsh naming this daemon's read-write socket, e.g. `uriFor("qemu:///system")`. */
+  uriFor(uri: string): string;
+  /** Kills the daemon and starts it again on the same sockets (the client must reconnect). */
+  restart(): Promise<void>;
+  /** Stops the daemon, removes its directory and the cgroups libvirt left. */
+  stop(): Promise<void>;
+  log(): Promise<string>;
+}
+
+async function ensureQemuSetup(): Promise<void> {
+  // The qemu driver refuses to start unless this user exists, even when told to run guests as root.
+  if ((await run("getent", ["passwd", "libvirt-qemu"]).catch(() => ({ stdout: "" }))).stdout === "") {
+    await run("groupadd", ["--system", "-f", "libvirt-qemu"]);
+    await run("useradd", [
+      "--system",
+      "--no-create-home",
+      "-g",
+      "libvirt-qemu",
+      "-s",
+      "/usr/sbin/nologin",
+      "libvirt-qemu",
+    ]);
+  }
+  const current = await readFile("/etc/libvirt/qemu.conf", "utf8").catch(() => "");
+  if (current !== QEMU_CONF) await writeFile("/etc/libvirt/qemu.conf", QEMU_CONF);
+}
+
+async function waitFor(
+  check: () => boolean,
+  what: string,
+  proc: ChildProcess,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!check()) {
+    if (proc.exitCode !== null || proc.signalCode !== null)
+      throw new Error(`libvirtd exited while waiting for ${what}`);
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Removes the empty `machine` cgroup directories libvirt creates for guests on a non-systemd v1 host. */
+export async function removeLeftoverMachineCgroups(root = "/sys/fs/cgroup"): Promise<void> {
+  const controllers = await readdir(root).catch(() => [] as string[]);
+  for (const c of controllers) {
+    const machine = join(root, c, "machine");
+    if (!existsSync(machine)) continue;
+    const removeTree = async (dir: string): Promise<void> => {
+      for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => []))
+        if (entry.isDirectory()) await removeTree(join(dir, entry.name));
+      await rmdir(dir).catch(() => {}); // busy (a guest still runs) or not empty: leave it
+    };
+    await removeTree(machine);
+  }
+}
+
+/** Starts a private libvirtd serving the test driver, and the qemu driver too when `qemu` is set. */
+export async function startLibvirtd(opts: { qemu?: boolean } = {}): Promise<Libvirtd> {
+  const dir = await mkdtemp("/tmp/vesmon-lv-");
+  await mkdir(join(dir, "run"));
+  await mkdir(join(dir, "drivers"));
+  if (opts.qemu) {
+    await ensureQemuSetup();
+    await symlink(QEMU_DRIVER, join(dir, "drivers", "libvirt_driver_qemu.so"));
+  }
+  const conf = join(dir, "libvirtd.conf");
+  await writeFile(
+    conf,
+    [
+      `unix_sock_dir = "${dir}/run"`,
+      'unix_sock_ro_perms = "0777"',
+      'unix_sock_rw_perms = "0770"',
+      'auth_unix_ro = "none"',
+      'auth_unix_rw = "none"',
+      `log_outputs = "3:file:${dir}/libvirtd.log"`,
+      "",
+    ].join("\n"),
+  );
+  const socket = join(dir, "run", "libvirt-sock");
+  const roSocket = join(dir, "run", "libvirt-sock-ro");
+  let proc: ChildProcess;
+
+  const launch = async () => {
+    await rm(socket, { force: true });
+    await rm(roSocket, { force: true });
+    // An empty driver directory keeps the network, storage and nodedev drivers (and their daemons) out.
+    proc = spawn(
+      "libvirtd",
+      ["--config", conf, "--pid-file", join(dir, "libvirtd.pid"), "--timeout", "900"],
+      {
+        env: { ...process.env, LIBVIRT_DRIVER_DIR: join(dir, "drivers") },
+        stdio: "ignore",
+      },
+    );
+    await waitFor(() => existsSync(socket) && existsSync(roSocket), "libvirtd sockets", proc);
+  };
+  const kill = async () => {
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((r) => proc.once("exit", r));
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  await launch();
+
+  const uriFor = (uri: string) =>
+    `${uri.replace(/^(\w+):\/\//, "$1+unix://")}${uri.includes("?") ? "&" : "?"}socket=${socket}`;
+  return {
+    dir,
+    socket,
+    roSocket,
+    get pid() {
+      return proc.pid ?? -1;
+    },
+    uriFor,
+    async virsh(uri, ...args) {
+      return (await run("virsh", ["-c", uriFor(uri), ...args], { timeout: 60_000 })).stdout;
+    },
+    async restart() {
+      await kill();
+      await launch();
+    },
+    async stop() {
+      await kill();
+      await rm(dir, { recursive: true, force: true });
+      if (opts.qemu) await removeLeftoverMachineCgroups();
+    },
+    log: () => readFile(join(dir, "libvirtd.log"), "utf8").catch(() => ""),
+  };
+}
