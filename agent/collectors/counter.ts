@@ -31,6 +31,8 @@ export interface Rate {
   /** Increase since the previous read; absent on the first read and after a reset. */
   delta?: number;
   suspect: boolean;
+  /** Why the read is suspect: the counter's first read, a reset or a wrap. */
+  reason?: "first" | "reset" | "wrap";
 }
 
 /** Remembers counters between collections, by key, and turns them into rates over the elapsed wall time. */
@@ -46,11 +48,11 @@ export class CounterSet {
     const prev = this.#last.get(key);
     this.#last.set(key, { value, time, seen: this.#generation });
     const d = counterDelta(prev?.value, value, bits);
-    if (d.kind === "first" || d.kind === "reset" || !prev) return { suspect: true };
+    if (d.kind === "first" || d.kind === "reset" || !prev) return { suspect: true, reason: d.kind === "reset" ? "reset" : "first" };
     const seconds = (time - prev.time) / 1000;
     if (seconds <= 0) return { suspect: true };
     const delta = Number(d.delta);
-    return { delta, perSecond: delta / seconds, suspect: d.kind === "wrap" };
+    return d.kind === "wrap" ? { delta, perSecond: delta / seconds, suspect: true, reason: "wrap" } : { delta, perSecond: delta / seconds, suspect: false };
   }
 
   /** Forgets keys not recorded since the previous sweep (devices or domains that went away); call once per collection. */

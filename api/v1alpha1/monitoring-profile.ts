@@ -96,7 +96,7 @@ export const ThresholdSpec = Struct(
   {
     metric: Type.String({
       description:
-        "Metric to watch: `host.<collector>.<figure>` (e.g. `host.cpu.percent`), `vm.<figure>` (e.g. `vm.cpu.percent`) or `cgroup.<figure>`.",
+        "Metric to watch: `host.<collector>.<figure>` (e.g. `host.cpu.usage.percent`), `vm.<figure>` (e.g. `vm.cpu.percent`) or `cgroup.<figure>`.",
       pattern: "^(host\\.(cpu|memory|load|disk|interface)|vm|cgroup)(\\.[a-z0-9_]+)+$",
       maxLength: 128,
     }),

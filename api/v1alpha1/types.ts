@@ -236,7 +236,7 @@ export interface NamingSettings {
  */
 export interface ThresholdSpec {
   /**
-   * Metric to watch: `host.<collector>.<figure>` (e.g. `host.cpu.percent`), `vm.<figure>` (e.g. `vm.cpu.percent`) or `cgroup.<figure>`.
+   * Metric to watch: `host.<collector>.<figure>` (e.g. `host.cpu.usage.percent`), `vm.<figure>` (e.g. `vm.cpu.percent`) or `cgroup.<figure>`.
    */
   metric: string;
   /**
