@@ -35,6 +35,18 @@ export interface Sample {
   suspect?: boolean;
 }
 
+/** Something that happened at a source between collections (e.g. a VM crashed), for fault events. */
+export interface SourceEvent {
+  kind: "lifecycle";
+  /** When it was seen, ms since the epoch. */
+  time: number;
+  source: Source;
+  /** libvirt lifecycle event name: started, suspended, resumed, stopped, shutdown, crashed, … */
+  event: string;
+  /** libvirt's detail code for the event. */
+  detail: number;
+}
+
 /** What one collection produced. Partial failures are data: the samples that could be read, and what could not. */
 export interface CollectResult {
   /** Wall-clock time of the collection, ms since the epoch. */
@@ -42,4 +54,6 @@ export interface CollectResult {
   samples: Sample[];
   /** Parts that failed while the rest was read (e.g. one unreadable cgroup path), each naming what failed. */
   errors: string[];
+  /** Events seen since the previous collection, oldest first. */
+  events?: SourceEvent[];
 }

@@ -1,0 +1,324 @@
+import { parseDuration } from "../../api/duration.ts";
+import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
+import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
+import { StatsGroup } from "../libvirt/protocol.ts";
+import type { Domain } from "../libvirt/remote.ts";
+import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
+import { CounterSet } from "./counter.ts";
+import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
+import { nameFilter } from "./filter.ts";
+import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
+import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
+
+const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
+const NS_PER_MS = 1_000_000;
+
+/** Emits samples for one domain and remembers its counters between collections. */
+class DomainSampler {
+  readonly #counters: CounterSet;
+  readonly #out: Sample[];
+  readonly #source: Source;
+  readonly #uuid: string;
+  readonly #time: number;
+
+  constructor(counters: CounterSet, out: Sample[], source: Source, uuid: string, time: number) {
+    this.#counters = counters;
+    this.#out = out;
+    this.#source = source;
+    this.#uuid = uuid;
+    this.#time = time;
+  }
+
+  gauge(
+    metric: string,
+    value: number | bigint | undefined,
+    unit: Unit,
+    labels?: Record<string, string>,
+  ): void {
+    if (value === undefined) return;
+    this.#out.push({
+      metric,
+      value: Number(value),
+      unit,
+      source: this.#source,
+      ...(labels ? { labels } : {}),
+    });
+  }
+
+  /**
+   * A per-second rate of a counter, scaled (ns of CPU per s of wall → percent). Nothing on a first read or a
+   * reset; `suspect` tells the caller whether the counter's accumulated value can be trusted this time.
+   */
+  rate(
+    key: string,
+    metric: string,
+    value: bigint | undefined,
+    unit: Unit,
+    scale = 1,
+    labels?: Record<string, string>,
+  ): { value?: number; suspect: boolean } {
+    if (value === undefined) return { suspect: false };
+    const r = this.#counters.rate(`${this.#uuid}/${key}`, value, this.#time);
+    // The accumulated value itself is right on a first read; it is suspect after a reset or a wrap.
+    const suspect = r.reason === "reset" || r.reason === "wrap";
+    if (r.perSecond === undefined) return { suspect };
+    const v = r.perSecond * scale;
+    this.#out.push({
+      metric,
+      value: v,
+      unit,
+      source: this.#source,
+      ...(labels ? { labels } : {}),
+      ...(r.suspect ? { suspect: true } : {}),
+    });
+    return { value: v, suspect };
+  }
+
+  /** An accumulated counter, marked suspect when it went back (reset) or wrapped since the previous read. */
+  total(
+    metric: string,
+    value: bigint | undefined,
+    unit: Unit,
+    suspect: boolean,
+    labels?: Record<string, string>,
+  ): void {
+    if (value === undefined) return;
+    this.#out.push({
+      metric,
+      value: Number(value),
+      unit,
+      source: this.#source,
+      ...(labels ? { labels } : {}),
+      ...(suspect ? { suspect: true } : {}),
+    });
+  }
+}
+
+/**
+ * The samples of one domain's stats at `time`: gauges, and rates from the counters remembered in `counters`
+ * (nothing for a counter's first read or after a reset).
+ */
+export function sampleDomain(d: DomainStats, counters: CounterSet, time: number): Sample[] {
+  const out: Sample[] = [];
+  domainSamples(
+    d,
+    new DomainSampler(counters, out, { kind: "vm", name: d.name, uuid: d.uuid }, d.uuid, time),
+  );
+  return out;
+}
+
+function domainSamples(d: DomainStats, sampler: DomainSampler): void {
+  const STATE_CODES: Record<string, number> = {
+    nostate: 0,
+    running: 1,
+    blocked: 2,
+    paused: 3,
+    shutdown: 4,
+    shutoff: 5,
+    crashed: 6,
+    pmsuspended: 7,
+  };
+  sampler.gauge("vm.state", STATE_CODES[d.state] ?? -1, "state", { state: d.state });
+  const vcpus = d.vcpuCurrent ?? (d.vcpus.length || 1);
+  sampler.gauge("vm.vcpu.count", vcpus, "count");
+  // cpu.time is ns of host CPU used by the whole VM; ns/s ÷ 1e7 is percent of one CPU, ÷ vcpus of the VM's capacity.
+  const pct = 100 / 1e9 / vcpus;
+  sampler.rate("cpu.time", "vm.cpu.percent", d.cpu?.time, "percent", pct);
+  sampler.rate("cpu.user", "vm.cpu.user.percent", d.cpu?.user, "percent", pct);
+  sampler.rate("cpu.system", "vm.cpu.system.percent", d.cpu?.system, "percent", pct);
+  for (const v of d.vcpus) {
+    const labels = { vcpu: String(v.index) };
+    sampler.rate(`vcpu.${v.index}.time`, "vm.vcpu.percent", v.time, "percent", 100 / 1e9, labels);
+    sampler.rate(`vcpu.${v.index}.delay`, "vm.vcpu.steal.percent", v.delay, "percent", 100 / 1e9, labels);
+  }
+  const b = d.balloon;
+  if (b) {
+    const kib = (v: bigint | undefined) => (v === undefined ? undefined : v * 1024n);
+    const configured = b.maximum;
+    sampler.gauge("vm.memory.configured", kib(configured), "bytes");
+    sampler.gauge("vm.memory.current", kib(b.current), "bytes");
+    sampler.gauge("vm.memory.available", kib(b.available), "bytes");
+    sampler.gauge("vm.memory.usable", kib(b.usable), "bytes");
+    sampler.gauge("vm.memory.unused", kib(b.unused), "bytes");
+    sampler.gauge("vm.memory.rss", kib(b.rss), "bytes");
+    // With the guest's balloon driver, used = available - usable (as KubeVirt); without it, the host's view (RSS).
+    const used = b.available !== undefined && b.usable !== undefined ? b.available - b.usable : b.rss;
+    if (used !== undefined && configured !== undefined && configured > 0n) {
+      sampler.gauge("vm.memory.used", kib(used), "bytes", {
+        basis: b.usable !== undefined ? "guest" : "rss",
+      });
+      sampler.gauge("vm.memory.free", kib(configured > used ? configured - used : 0n), "bytes");
+      sampler.gauge("vm.memory.used.percent", (Number(used) / Number(configured)) * 100, "percent");
+    }
+  }
+  for (const n of d.nics) {
+    const labels = { interface: n.name };
+    for (const dir of ["rx", "tx"] as const) {
+      const c = n[dir];
+      const bytes = sampler.rate(
+        `net.${n.name}.${dir}.bytes`,
+        `vm.interface.${dir}.bytes`,
+        c.bytes,
+        "bytes/s",
+        1,
+        labels,
+      );
+      const pkts = sampler.rate(
+        `net.${n.name}.${dir}.pkts`,
+        `vm.interface.${dir}.packets`,
+        c.pkts,
+        "packets/s",
+        1,
+        labels,
+      );
+      sampler.rate(`net.${n.name}.${dir}.errs`, `vm.interface.${dir}.errors`, c.errs, "count/s", 1, labels);
+      sampler.rate(`net.${n.name}.${dir}.drop`, `vm.interface.${dir}.dropped`, c.drop, "count/s", 1, labels);
+      sampler.total(`vm.interface.${dir}.bytes.total`, c.bytes, "bytes", bytes.suspect, labels);
+      sampler.total(`vm.interface.${dir}.packets.total`, c.pkts, "packets", pkts.suspect, labels);
+    }
+  }
+  for (const k of d.disks) {
+    const labels = { disk: k.name };
+    for (const [dir, name] of [
+      ["rd", "read"],
+      ["wr", "write"],
+    ] as const) {
+      const c = k[dir];
+      const ops = sampler.rate(
+        `block.${k.name}.${dir}.reqs`,
+        `vm.disk.${name}.ops`,
+        c.reqs,
+        "ops/s",
+        1,
+        labels,
+      );
+      sampler.rate(`block.${k.name}.${dir}.bytes`, `vm.disk.${name}.bytes`, c.bytes, "bytes/s", 1, labels);
+      const busy = sampler.rate(
+        `block.${k.name}.${dir}.times`,
+        `vm.disk.${name}.busy`,
+        c.times,
+        "ms",
+        1 / NS_PER_MS,
+        labels,
+      );
+      // ms per operation over the interval: time spent / operations done (0 when idle).
+      if (ops.value !== undefined && busy.value !== undefined)
+        sampler.gauge(`vm.disk.${name}.latency`, ops.value > 0 ? busy.value / ops.value : 0, "ms/op", labels);
+    }
+    sampler.rate(`block.${k.name}.fl.reqs`, "vm.disk.flush.ops", k.fl.reqs, "ops/s", 1, labels);
+    sampler.gauge("vm.disk.capacity", k.capacity, "bytes", labels);
+    sampler.gauge("vm.disk.allocation", k.allocation, "bytes", labels);
+    sampler.gauge("vm.disk.physical", k.physical, "bytes", labels);
+  }
+}
+
+class VirtCollector implements Collector {
+  readonly name = "virt" as const;
+  readonly #client: LibvirtClient;
+  readonly #env: CollectorEnv;
+  readonly #groups: number;
+  readonly #include: (name: string) => boolean;
+  readonly #counters = new CounterSet();
+  readonly #xml = new Map<string, DomainXmlInfo>();
+  #events: SourceEvent[] = [];
+  #unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(client: LibvirtClient, spec: CollectorSpec, env: CollectorEnv) {
+    this.#client = client;
+    this.#env = env;
+    const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
+    this.#groups = groups.reduce((mask, g) => mask | StatsGroup[g], 0);
+    this.#include = nameFilter(spec.domains);
+  }
+
+  async start(): Promise<void> {
+    this.#unsubscribe = await this.#client.onLifecycle((e) => this.#onLifecycle(e));
+  }
+
+  #onLifecycle(e: LifecycleEventInfo): void {
+    // Redefinition or a restart can change the XML (metadata, devices): fetch it again on the next collection.
+    if (e.event === "defined" || e.event === "undefined" || e.event === "started")
+      this.#xml.delete(e.domain.uuid);
+    if (!this.#include(e.domain.name)) return;
+    this.#events.push({
+      kind: "lifecycle",
+      time: this.#env.now(),
+      source: { kind: "vm", name: e.domain.name, uuid: e.domain.uuid },
+      event: e.event,
+      detail: e.detail,
+    });
+    if (this.#events.length > 1000) this.#events.splice(0, this.#events.length - 1000);
+  }
+
+  async #info(dom: Domain, errors: string[]): Promise<DomainXmlInfo | undefined> {
+    const cached = this.#xml.get(dom.uuid);
+    if (cached) return cached;
+    try {
+      const info = parseDomainXml(await this.#client.getXmlDesc(dom));
+      this.#xml.set(dom.uuid, info);
+      return info;
+    } catch (err) {
+      errors.push(`domain ${dom.name}: XML: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  async collect(): Promise<CollectResult> {
+    const before = this.#env.now();
+    const records = await this.#client.getAllDomainStats(this.#groups);
+    // libvirt samples while answering; the midpoint of the call is the best estimate of when.
+    const time = Math.round((before + this.#env.now()) / 2);
+    const samples: Sample[] = [];
+    const errors: string[] = [];
+    const seen = new Set<string>();
+    const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
+    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
+    domains.forEach((d, i) => {
+      seen.add(d.uuid);
+      const info = infos[i];
+      if (info && Object.keys(info.metadata).length)
+        samples.push({
+          metric: "vm.info",
+          value: 1,
+          unit: "state",
+          source: { kind: "vm", name: d.name, uuid: d.uuid },
+          labels: info.metadata,
+        });
+      samples.push(...sampleDomain(d, this.#counters, time));
+    });
+    for (const uuid of this.#xml.keys()) if (!seen.has(uuid)) this.#xml.delete(uuid);
+    this.#counters.sweep();
+    const events = this.#events;
+    this.#events = [];
+    return { time, samples, errors, ...(events.length ? { events } : {}) };
+  }
+
+  async close(): Promise<void> {
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    await unsubscribe?.().catch(() => {});
+    await this.#client.close();
+  }
+}
+
+/** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */
+export const virtCollector: CollectorFactory = {
+  name: "virt",
+  async create(spec, env) {
+    const client = new LibvirtClient({
+      ...(spec.libvirt?.socket ? { socketPath: spec.libvirt.socket } : {}),
+      ...(spec.libvirt?.uri ? { uri: spec.libvirt.uri } : {}),
+      ...(spec.libvirt?.timeout ? { callTimeout: parseDuration(spec.libvirt.timeout) } : {}),
+      log: env.log,
+    });
+    await client.connect();
+    const collector = new VirtCollector(client, spec, env);
+    try {
+      await collector.start();
+    } catch (err) {
+      await client.close();
+      throw err;
+    }
+    return collector;
+  },
+};
