@@ -24,7 +24,7 @@ function flatten(value: unknown, path: string, out: Record<string, string>): voi
     return;
   }
   if (Array.isArray(value)) {
-    value.forEach((v, i) => flatten(v, `${path}[${i}]`, out));
+    for (const [i, v] of value.entries()) flatten(v, `${path}[${i}]`, out);
     return;
   }
   for (const [k, v] of Object.entries(value)) flatten(v, path ? `${path}.${k}` : k, out);

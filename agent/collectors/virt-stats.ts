@@ -90,12 +90,17 @@ export function parseDomainStats(record: DomainStatsRecord): DomainStats {
         else if (a === "reason") out.stateReason = num(p);
         break;
       case "cpu":
-        if (a === "time" || a === "user" || a === "system") (out.cpu ??= {})[a] = big(p);
+        if (a === "time" || a === "user" || a === "system") {
+          out.cpu ??= {};
+          out.cpu[a] = big(p);
+        }
         break;
       case "balloon": {
         const key = a === "last-update" ? undefined : (a as keyof NonNullable<DomainStats["balloon"]>);
-        if (key && ["current", "maximum", "available", "usable", "unused", "rss"].includes(key))
-          (out.balloon ??= {})[key] = big(p);
+        if (key && ["current", "maximum", "available", "usable", "unused", "rss"].includes(key)) {
+          out.balloon ??= {};
+          out.balloon[key] = big(p);
+        }
         break;
       }
       case "vcpu":
