@@ -48,11 +48,14 @@ export class CounterSet {
     const prev = this.#last.get(key);
     this.#last.set(key, { value, time, seen: this.#generation });
     const d = counterDelta(prev?.value, value, bits);
-    if (d.kind === "first" || d.kind === "reset" || !prev) return { suspect: true, reason: d.kind === "reset" ? "reset" : "first" };
+    if (d.kind === "first" || d.kind === "reset" || !prev)
+      return { suspect: true, reason: d.kind === "reset" ? "reset" : "first" };
     const seconds = (time - prev.time) / 1000;
     if (seconds <= 0) return { suspect: true };
     const delta = Number(d.delta);
-    return d.kind === "wrap" ? { delta, perSecond: delta / seconds, suspect: true, reason: "wrap" } : { delta, perSecond: delta / seconds, suspect: false };
+    return d.kind === "wrap"
+      ? { delta, perSecond: delta / seconds, suspect: true, reason: "wrap" }
+      : { delta, perSecond: delta / seconds, suspect: false };
   }
 
   /** Forgets keys not recorded since the previous sweep (devices or domains that went away); call once per collection. */
