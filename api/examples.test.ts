@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import type { SchemaNode } from "./cel.ts";
 import { crdObjects } from "./v1alpha1/crds.ts";
+import { METRICS_BY_NAME } from "./v1alpha1/metrics.ts";
 import { validateMonitoringProfile, validateNodeMonitor } from "./v1alpha1/validators.ts";
 import { createValidator, formatFieldErrors } from "./validate.ts";
 
@@ -40,6 +41,12 @@ describe("valid example profiles", () => {
     const cluster = validateAsCluster(input);
     if (!cluster.ok) throw new Error(formatFieldErrors(cluster.errors));
     expect(cluster.value).toEqual(r.value);
+  });
+
+  it.each(files)("%s uses only threshold metrics the collectors emit", (file) => {
+    const r = validateMonitoringProfile(load(join(dir, file)));
+    const metrics = r.ok ? (r.value.spec.thresholds ?? []).map((t) => t.metric) : [];
+    expect(metrics.filter((m) => !METRICS_BY_NAME.has(m))).toEqual([]);
   });
 
   it("guest.yaml is a legacy guest-mode profile with defaults filled in", () => {
