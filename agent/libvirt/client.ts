@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "./backoff.ts";
+import { type BackoffOptions, backoffDelay } from "../backoff.ts";
 import {
   RpcConnection as Rpc,
   type RpcConnection,

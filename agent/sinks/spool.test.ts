@@ -64,7 +64,7 @@ describe("Spool", () => {
     await s.close();
     const path = join(d, (await segments(d))[0]!);
     const buf = await readFile(path);
-    buf[buf.length - 3] ^= 0xff;
+    buf.writeUInt8(buf.readUInt8(buf.length - 3) ^ 0xff, buf.length - 3);
     await writeFile(path, buf);
     const s2 = await open(d);
     expect(ids(await s2.peek(10))).toEqual([0]);
