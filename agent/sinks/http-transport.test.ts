@@ -77,19 +77,17 @@ describe("HttpTransport", () => {
 
   it("treats other 4xx as permanent and reports the VES requestError text", async () => {
     const url = await serve((_req, _b, res) => {
-      res
-        .writeHead(400, { "content-type": "application/json" })
-        .end(
-          JSON.stringify({
-            requestError: {
-              serviceException: {
-                messageId: "SVC0002",
-                text: "Bad Parameter: %1",
-                variables: ["event.commonEventHeader.domain"],
-              },
+      res.writeHead(400, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          requestError: {
+            serviceException: {
+              messageId: "SVC0002",
+              text: "Bad Parameter: %1",
+              variables: ["event.commonEventHeader.domain"],
             },
-          }),
-        );
+          },
+        }),
+      );
     });
     const t = new HttpTransport();
     expect(await t.post(url, body, 2000)).toEqual({
