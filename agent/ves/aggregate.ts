@@ -1,0 +1,175 @@
+import type { Sample, Source, Unit } from "../collectors/sample.ts";
+
+/**
+ * How a series is summarised over a window: a rate or percentage by its average, a gauge by its last value, an
+ * accumulated counter (`….total`) by its last value and its increase.
+ */
+export type SeriesKind = "rate" | "gauge" | "counter";
+
+const RATE_UNITS: ReadonlySet<Unit> = new Set<Unit>([
+  "percent",
+  "bytes/s",
+  "packets/s",
+  "ops/s",
+  "count/s",
+  "ms/op",
+  // `ms` is busy time per second of wall time (vm.disk.*.busy): a rate.
+  "ms",
+]);
+
+// The accumulated counters the collectors emit are the interface totals; `host.memory.total` is a gauge.
+const ACCUMULATED = /^(host|vm)\.interface\.(rx|tx)\.[a-z]+\.total$/;
+
+/** The kind of a metric, from its name and unit. */
+export function seriesKind(metric: string, unit: Unit): SeriesKind {
+  if (ACCUMULATED.test(metric)) return "counter";
+  return RATE_UNITS.has(unit) ? "rate" : "gauge";
+}
+
+/** One metric with one label set at one source, over a window: its values in collection order. */
+export interface Series {
+  metric: string;
+  unit: Unit;
+  labels: Readonly<Record<string, string>>;
+  kind: SeriesKind;
+  values: number[];
+  /** True when any contributing sample was suspect (first read, counter reset or wrap), or a total went back. */
+  suspect: boolean;
+}
+
+/** Every series of one source within a window. */
+export interface SourceWindow {
+  /** The source as its most recent sample gave it (a VM may have been renamed). */
+  source: Source;
+  series: Series[];
+}
+
+/** A stable key for a source: VMs by UUID, since a domain can be renamed. */
+export function sourceKey(source: Source): string {
+  return source.kind === "vm" ? `vm:${source.uuid}` : "host";
+}
+
+function labelKey(labels: Readonly<Record<string, string>> | undefined): string {
+  if (!labels) return "";
+  return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Groups a window's samples by source (the host first, then VMs in order of appearance) and by series. */
+export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
+  const sources = new Map<string, { source: Source; series: Map<string, Series> }>();
+  for (const s of samples) {
+    if (!Number.isFinite(s.value)) continue;
+    const key = sourceKey(s.source);
+    let entry = sources.get(key);
+    if (!entry) {
+      entry = { source: s.source, series: new Map() };
+      sources.set(key, entry);
+    }
+    entry.source = s.source;
+    const id = `${s.metric}\0${labelKey(s.labels)}`;
+    let series = entry.series.get(id);
+    if (!series) {
+      series = {
+        metric: s.metric,
+        unit: s.unit,
+        labels: s.labels ?? {},
+        kind: seriesKind(s.metric, s.unit),
+        values: [],
+        suspect: false,
+      };
+      entry.series.set(id, series);
+    }
+    series.values.push(s.value);
+    series.suspect ||= s.suspect === true;
+  }
+  return [...sources.entries()]
+    .sort(([a], [b]) => (a === "host" ? -1 : b === "host" ? 1 : 0))
+    .map(([, e]) => ({ source: e.source, series: [...e.series.values()] }));
+}
+
+/** Average of a series' values. */
+export function average(s: Series): number {
+  return s.values.reduce((a, b) => a + b, 0) / s.values.length;
+}
+
+/** Last value of a series. */
+export function last(s: Series): number {
+  return s.values[s.values.length - 1]!;
+}
+
+/** Smallest value of a series. */
+export function minimum(s: Series): number {
+  return Math.min(...s.values);
+}
+
+/** Largest value of a series. */
+export function maximum(s: Series): number {
+  return Math.max(...s.values);
+}
+
+/** The value that stands for the series in the window: average of a rate, last of a gauge or counter. */
+export function summary(s: Series): number {
+  return s.kind === "rate" ? average(s) : last(s);
+}
+
+/**
+ * The increase of an accumulated counter within the window: last - first while it only grows. A fall (the source
+ * restarted its counter) counts the new value as counted from zero, and the caller should treat the result as
+ * suspect, as `counterIncrease` says.
+ */
+export function counterIncrease(s: Series): { delta: number; wentBack: boolean } {
+  let delta = 0;
+  let wentBack = false;
+  for (let i = 1; i < s.values.length; i++) {
+    const prev = s.values[i - 1]!;
+    const cur = s.values[i]!;
+    if (cur >= prev) delta += cur - prev;
+    else {
+      delta += cur;
+      wentBack = true;
+    }
+  }
+  return { delta, wentBack };
+}
+
+/**
+ * Hands out a window's series to the VES fields that use them, and remembers which were used, so that everything
+ * left can go to additionalMeasurements.
+ */
+export class SeriesPicker {
+  readonly window: SourceWindow;
+  readonly #taken = new Set<Series>();
+
+  constructor(window: SourceWindow) {
+    this.window = window;
+  }
+
+  /** The series of `metric` whose labels include all of `labels`, without marking it used. */
+  peek(metric: string, labels: Readonly<Record<string, string>> = {}): Series | undefined {
+    return this.window.series.find(
+      (s) => s.metric === metric && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+    );
+  }
+
+  /** As `peek`, and marks the series used. */
+  take(metric: string, labels: Readonly<Record<string, string>> = {}): Series | undefined {
+    const s = this.peek(metric, labels);
+    if (s) this.#taken.add(s);
+    return s;
+  }
+
+  /** The values of label `label` among the series of the given metrics, in order of appearance. */
+  instances(metrics: readonly string[], label: string): string[] {
+    const out = new Set<string>();
+    for (const s of this.window.series) {
+      const v = s.labels[label];
+      if (v !== undefined && metrics.includes(s.metric)) out.add(v);
+    }
+    return [...out];
+  }
+
+  /** The series no field used. */
+  rest(): Series[] {
+    return this.window.series.filter((s) => !this.#taken.has(s));
+  }
+}
