@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { VM1 } from "../../test/helpers/ves-samples.ts";
 import { HOST, type Sample } from "../collectors/sample.ts";
 import { additionalMeasurements, formatValue } from "./additional.ts";
 import { counterIncrease, groupWindow, type Series, seriesKind, summary } from "./aggregate.ts";
-import { VM1 } from "./testdata.ts";
 
 function series(kind: Series["kind"], values: number[]): Series {
   return { metric: "m", unit: "count", labels: {}, kind, values, suspect: false };

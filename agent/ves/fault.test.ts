@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { NODE, settings, VM1 } from "../../test/helpers/ves-samples.ts";
 import { HOST } from "../collectors/sample.ts";
 import { type Alarm, buildFaultEvent } from "./fault.ts";
 import { validateVesEvent } from "./schema.ts";
-import { NODE, settings, VM1 } from "./testdata.ts";
 import type { Event5, Event7 } from "./types.ts";
 
 const ONSET = Date.UTC(2026, 0, 15, 12, 0, 3, 250) * 1000;

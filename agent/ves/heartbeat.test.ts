@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { NODE, settings } from "../../test/helpers/ves-samples.ts";
 import { buildHeartbeat } from "./heartbeat.ts";
 import { validateVesEvent } from "./schema.ts";
-import { NODE, settings } from "./testdata.ts";
 
 const TIME = Date.UTC(2026, 0, 15, 12, 0, 47, 250);
 

@@ -1,7 +1,4 @@
 import { describe, expect, it } from "vitest";
-import type { Sample } from "../collectors/sample.ts";
-import { EventIdSequence } from "./ids.ts";
-import { buildMeasurementEvents, type MeasurementInput } from "./measurement.ts";
 import {
   GIB,
   hostCollection,
@@ -15,7 +12,10 @@ import {
   WINDOW_END,
   WINDOW_START,
   windowSamples,
-} from "./testdata.ts";
+} from "../../test/helpers/ves-samples.ts";
+import type { Sample } from "../collectors/sample.ts";
+import { EventIdSequence } from "./ids.ts";
+import { buildMeasurementEvents, type MeasurementInput } from "./measurement.ts";
 import type { Event5, Event7, NamedHashMap } from "./types.ts";
 
 function build(over: Partial<MeasurementInput> = {}, ids = new EventIdSequence("measurement")) {

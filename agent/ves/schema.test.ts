@@ -1,12 +1,19 @@
 import { describe, expect, it } from "vitest";
 import type { EventSettings } from "../../api/v1alpha1/types.ts";
+import {
+  NODE,
+  settings,
+  VM1,
+  WINDOW_END,
+  WINDOW_START,
+  windowSamples,
+} from "../../test/helpers/ves-samples.ts";
 import { HOST } from "../collectors/sample.ts";
 import { buildFaultEvent } from "./fault.ts";
 import { buildHeartbeat } from "./heartbeat.ts";
 import { EventIds } from "./ids.ts";
 import { buildMeasurementEvents } from "./measurement.ts";
 import { validateVesBatch, validateVesEvent, vesSchema } from "./schema.ts";
-import { NODE, settings, VM1, WINDOW_END, WINDOW_START, windowSamples } from "./testdata.ts";
 import type { Event7, Severity, VesEvent, VesVersion } from "./types.ts";
 
 const SEVERITIES: Severity[] = ["CRITICAL", "MAJOR", "MINOR", "WARNING", "NORMAL"];

@@ -1,8 +1,9 @@
 // Test data for the VES builder tests: a host with 2 CPUs, memory, load, disk sda and NIC eth0, two VMs with 2 vCPUs,
 // memory, a NIC and a disk each, and cgroup figures, over a window of six collections whose values change linearly
 // with the collection index `i`, so averages, last values and deltas are easy to state.
+
+import { HOST, type Sample, type Source, type Unit } from "../../agent/collectors/sample.ts";
 import type { EventSettings } from "../../api/v1alpha1/types.ts";
-import { HOST, type Sample, type Source, type Unit } from "../collectors/sample.ts";
 
 /** 2026-01-15 12:00:07.500 UTC: a window start 7.5 s past the minute. */
 export const WINDOW_START = Date.UTC(2026, 0, 15, 12, 0, 7, 500);
