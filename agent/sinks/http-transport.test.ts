@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { makeTestPki, type TestPki } from "../../test/helpers/tls.ts";
 import { HttpTransport } from "./http-transport.ts";
 import { parseRetryAfter } from "./send-result.ts";
 
@@ -127,5 +129,61 @@ describe("parseRetryAfter", () => {
     ).toBe(10_000);
     expect(parseRetryAfter("soon")).toBeUndefined();
     expect(parseRetryAfter(undefined)).toBeUndefined();
+  });
+});
+
+describe("HttpTransport over TLS", () => {
+  let pki: TestPki;
+  let tlsServer: HttpsServer | undefined;
+  beforeAll(async () => {
+    pki = await makeTestPki();
+  });
+  afterEach(async () => {
+    tlsServer?.closeAllConnections();
+    await new Promise((r) => tlsServer?.close(r) ?? r(undefined));
+  });
+
+  /** An HTTPS collector that asks every client for a certificate signed by the test CA. */
+  async function mutualTls(): Promise<string> {
+    tlsServer = createHttpsServer(
+      { cert: pki.serverCert, key: pki.serverKey, ca: pki.ca, requestCert: true, rejectUnauthorized: true },
+      (req, res) => {
+        req.resume();
+        req.on("end", () => res.writeHead(202).end());
+      },
+    );
+    await new Promise<void>((r) => tlsServer!.listen(0, "127.0.0.1", r));
+    return `https://127.0.0.1:${(tlsServer.address() as AddressInfo).port}/eventListener/v7`;
+  }
+
+  it("delivers with the CA and a client certificate (mutual TLS)", async () => {
+    const url = await mutualTls();
+    const t = new HttpTransport({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey });
+    expect(await t.post(url, body, 5000)).toEqual({ status: "success", httpStatus: 202 });
+    t.close();
+  });
+
+  it("verifies the collector's certificate unless told not to", async () => {
+    const url = await mutualTls();
+    const systemCas = new HttpTransport({ cert: pki.clientCert, key: pki.clientKey });
+    expect(await systemCas.post(url, body, 5000)).toMatchObject({
+      status: "retryable",
+      error: expect.stringMatching(/certificate/i),
+    });
+    systemCas.close();
+    const insecure = new HttpTransport({
+      cert: pki.clientCert,
+      key: pki.clientKey,
+      insecureSkipVerify: true,
+    });
+    expect(await insecure.post(url, body, 5000)).toEqual({ status: "success", httpStatus: 202 });
+    insecure.close();
+  });
+
+  it("is refused by a collector that wants a client certificate it does not have", async () => {
+    const url = await mutualTls();
+    const t = new HttpTransport({ ca: pki.ca });
+    expect((await t.post(url, body, 5000)).status).toBe("retryable");
+    t.close();
   });
 });

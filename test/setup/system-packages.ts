@@ -13,6 +13,7 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   { name: "libvirt-clients", neededBy: "libvirt tests that act on domains from a second connection (virsh)" },
   { name: "qemu-system-x86", neededBy: "tests on real TCG guests" },
   { name: "qemu-utils", neededBy: "guest disk images (qemu-img)" },
+  { name: "openssl", neededBy: "TLS and mutual-TLS delivery tests (a throwaway CA)" },
 ];
 
 /** Picks the wanted packages that `dpkg-query -W -f '${Package} ${db:Status-Status}\n'` does not report installed. */
