@@ -72,7 +72,7 @@ describe("VesSinkRunner", () => {
     const t = scripted();
     const s = await sink({ transport: t.transport });
     s.enqueue([event(1), event(2), event(3, "heartbeat"), event(4), event(5), event(6), event(7)]);
-    await until(() => t.ids().length === 7, "all events");
+    await until(() => s.status().delivered === 7, "all events");
     expect(t.ids()).toEqual(["e1", "e2", "e3", "e4", "e5", "e6", "e7"]);
     expect(t.calls.map((c) => [c.url, (c.body.eventList ?? []).length])).toEqual([
       ["http://primary.test/eventListener/v7/eventBatch", 2],
