@@ -91,7 +91,7 @@ describe("VES delivery against vesmon-listener", () => {
     }
     expect(s.status().queued).toBeGreaterThan(0);
     await until(
-      async () => l.state === "up" && (await received(l)).length === 60,
+      async () => l.state === "up" && s.status().delivered === 60,
       "all sixty after the outage",
     );
     expect(await received(l)).toEqual(eventIds(all as never));
