@@ -1,12 +1,7 @@
 import type { Logger } from "pino";
 import { type BackoffOptions, backoffDelay } from "../backoff.ts";
-import {
-  RpcConnection as Rpc,
-  type RpcConnection,
-  type RpcConnectionOptions,
-  realTimers,
-  type Timers,
-} from "./connection.ts";
+import { realTimers, type Timers } from "../timers.ts";
+import { RpcConnection as Rpc, type RpcConnection, type RpcConnectionOptions } from "./connection.ts";
 import { LibvirtConnectionError } from "./errors.ts";
 import {
   CONNECT_RO,

@@ -1,5 +1,6 @@
 import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
+import { realTimers, type Timers } from "../timers.ts";
 import { LibvirtConnectionError, LibvirtError, LibvirtTimeoutError } from "./errors.ts";
 import {
   decodeHeader,
@@ -16,20 +17,6 @@ import {
 } from "./protocol.ts";
 import { readRemoteError } from "./remote.ts";
 import { XdrReader } from "./xdr.ts";
-
-/** Timer functions, injectable so tests can drive keepalive and timeouts. */
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-  now(): number;
-}
-
-/** The real clock. */
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-  now: () => Date.now(),
-};
 
 /** Settings of one RPC connection. */
 export interface RpcConnectionOptions {

@@ -90,10 +90,7 @@ describe("VES delivery against vesmon-listener", () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(s.status().queued).toBeGreaterThan(0);
-    await until(
-      async () => l.state === "up" && s.status().delivered === 60,
-      "all sixty after the outage",
-    );
+    await until(async () => l.state === "up" && s.status().delivered === 60, "all sixty after the outage");
     expect(await received(l)).toEqual(eventIds(all as never));
     expect(s.status()).toMatchObject({ delivered: 60, dropped: 0, queued: 0 });
     expect(s.status().retries).toBeGreaterThan(0);
