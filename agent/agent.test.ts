@@ -1,0 +1,222 @@
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import type { CollectorName } from "../api/v1alpha1/collectors.ts";
+import type { MonitoringProfile } from "../api/v1alpha1/types.ts";
+import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
+import { ManualTimers } from "../test/helpers/manual-timers.ts";
+import { Agent } from "./agent.ts";
+import type { CollectorFactory } from "./collectors/collector.ts";
+import { CollectorRegistry } from "./collectors/registry.ts";
+import { HOST } from "./collectors/sample.ts";
+import { HostPaths } from "./host-paths.ts";
+import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
+
+/** Fake host collectors emitting one gauge per read, with the read time as its value. */
+function registry(timers: ManualTimers, broken: Set<string>) {
+  const reg = new CollectorRegistry();
+  let creates = 0;
+  const make = (name: CollectorName, metric: string): CollectorFactory => ({
+    name,
+    async create(spec) {
+      if (broken.has(`create:${name}`)) throw new Error(`${name} cannot start`);
+      creates++;
+      return {
+        name,
+        async collect() {
+          if (broken.has(`collect:${name}`)) throw new Error(`${name} source gone`);
+          return {
+            time: timers.now(),
+            samples: [
+              {
+                metric,
+                value: timers.now(),
+                unit: "count" as const,
+                source: HOST,
+                labels: { interval: spec.interval },
+              },
+            ],
+            errors: [],
+          };
+        },
+        async close() {},
+      };
+    },
+  });
+  reg
+    .register(make("load", "host.load.running"))
+    .register(make("memory", "host.memory.total"))
+    .register(make("cpu", "host.cpu.usage.percent"));
+  return { reg, creates: () => creates };
+}
+
+function profile(name: string, generation: number, spec: object): PipelineProfile {
+  const r = validateMonitoringProfile({
+    apiVersion: "vesmon.io/v1alpha1",
+    kind: "MonitoringProfile",
+    metadata: { name },
+    spec,
+  });
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  const { nodeSelector: _n, ...resolved } = (r.value as MonitoringProfile).spec;
+  return { name, generation, spec: resolved };
+}
+
+async function setup() {
+  const timers = new ManualTimers();
+  timers.advance(1_800_000_000_000);
+  const broken = new Set<string>();
+  const { reg, creates } = registry(timers, broken);
+  const out = new PassThrough();
+  const lines: Record<string, unknown>[] = [];
+  out.on("data", (c: Buffer) => {
+    for (const l of c.toString().split("\n").filter(Boolean)) lines.push(JSON.parse(l));
+  });
+  const agent = new Agent({
+    registry: reg,
+    env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
+    timers,
+    node: "node-a",
+    stateDir: await mkdtemp(join(tmpdir(), "vesmon-agent-")),
+    credentialsDir: "/nonexistent",
+    stdout: out,
+    log: pino({ level: "silent" }),
+  });
+  const step = async (ms: number) => {
+    for (let done = 0; done < ms; done += 250) {
+      timers.advance(Math.min(250, ms - done));
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    }
+  };
+  const events = (domain: string) =>
+    lines.filter((l) => (l.commonEventHeader as { domain: string }).domain === domain) as {
+      commonEventHeader: Record<string, unknown>;
+      [k: string]: unknown;
+    }[];
+  return { timers, broken, agent, step, events, creates };
+}
+
+const basic = (collectors: object[], extra: object = {}) => ({
+  collectors,
+  events: { measurementInterval: "5s", heartbeatInterval: "10s" },
+  sinks: [{ name: "out", stdout: {} }],
+  ...extra,
+});
+
+describe("Agent", () => {
+  it("turns collections into one measurement event per window, heartbeats, and reports what it applied", async () => {
+    const t = await setup();
+    const report = await t.agent.apply([profile("p", 1, basic([{ name: "load", interval: "1s" }]))]);
+    expect(report.applied).toEqual(["p"]);
+    await t.step(20_000);
+    const m = t.events("measurement");
+    expect(m.length).toBeGreaterThanOrEqual(3);
+    expect(m.every((e) => e.commonEventHeader.sourceName === "node-a")).toBe(true);
+    expect(t.events("heartbeat").length).toBe(2);
+    const st = t.agent.status();
+    expect(st.profiles).toEqual([{ name: "p", appliedGeneration: 1, state: "Applied" }]);
+    expect(st.jobs).toMatchObject([{ collector: "load", state: "Running", profiles: ["p"] }]);
+    expect(st.sinks).toMatchObject([{ profile: "p", name: "out", kind: "stdout", state: "Ready" }]);
+    await t.agent.close();
+  });
+
+  it("shares one job between profiles asking for the same thing", async () => {
+    const t = await setup();
+    await t.agent.apply([
+      profile("a", 1, basic([{ name: "load", interval: "1s" }])),
+      profile("b", 1, basic([{ name: "load", interval: "1s" }])),
+    ]);
+    expect(t.agent.status().jobs).toMatchObject([{ collector: "load", profiles: ["a", "b"] }]);
+    expect(t.creates()).toBe(1);
+    await t.agent.close();
+  });
+
+  it("hot-applies a change without restarting unchanged jobs or missing their samples", async () => {
+    const t = await setup();
+    await t.agent.apply([profile("p", 1, basic([{ name: "load", interval: "1s" }]))]);
+    await t.step(3000);
+    await t.agent.apply([
+      profile(
+        "p",
+        2,
+        basic([
+          { name: "load", interval: "1s" },
+          { name: "memory", interval: "1s" },
+        ]),
+      ),
+    ]);
+    await t.step(3000);
+    await t.agent.apply([profile("p", 3, basic([{ name: "load", interval: "1s" }]))]);
+    await t.step(4000);
+    expect(t.creates()).toBe(2);
+    expect(t.agent.status().jobs.map((j) => j.collector)).toEqual(["load"]);
+    expect(t.agent.status().profiles[0]).toMatchObject({ appliedGeneration: 3, state: "Applied" });
+  });
+
+  it("keeps an Atomic profile's previous generation when its new jobs cannot all start", async () => {
+    const t = await setup();
+    await t.agent.apply([
+      profile("p", 1, basic([{ name: "load", interval: "1s" }], { applyPolicy: "Atomic" })),
+    ]);
+    t.broken.add("create:memory");
+    const report = await t.agent.apply([
+      profile(
+        "p",
+        2,
+        basic(
+          [
+            { name: "load", interval: "2s" },
+            { name: "memory", interval: "1s" },
+          ],
+          { applyPolicy: "Atomic" },
+        ),
+      ),
+    ]);
+    expect(report.refused[0]?.message).toMatch(
+      /^Atomic: job memory-[0-9a-f]+: memory cannot start; generation 1 keeps running$/,
+    );
+    expect(t.agent.status().jobs.map((j) => [j.collector, j.intervalMs])).toEqual([["load", 1000]]);
+    expect(t.agent.status().profiles[0]).toMatchObject({ appliedGeneration: 1, state: "Refused" });
+    await t.agent.close();
+  });
+
+  it("runs what starts under BestEffort, reports the failed job, and raises then clears a collector fault", async () => {
+    const t = await setup();
+    t.broken.add("collect:cpu");
+    await t.agent.apply([
+      profile(
+        "p",
+        1,
+        basic([
+          { name: "load", interval: "1s" },
+          { name: "cpu", interval: "1s" },
+        ]),
+      ),
+    ]);
+    await t.step(2000);
+    const faults = () =>
+      t.events("fault").map((e) => (e.faultFields as { eventSeverity: string }).eventSeverity);
+    expect(faults()).toEqual(["MAJOR"]);
+    expect(t.agent.status().jobs.find((j) => j.collector === "cpu")).toMatchObject({
+      state: "Failed",
+      lastError: "cpu source gone",
+    });
+    t.broken.delete("collect:cpu");
+    await t.step(2000);
+    expect(faults()).toEqual(["MAJOR", "NORMAL"]);
+    const [raise, clear] = t.events("fault");
+    expect(clear?.commonEventHeader.eventId).toBe(raise?.commonEventHeader.eventId);
+    await t.agent.close();
+  });
+
+  it("closes everything: no timers left", async () => {
+    const t = await setup();
+    await t.agent.apply([profile("p", 1, basic([{ name: "load", interval: "1s" }]))]);
+    await t.step(1000);
+    await t.agent.close();
+    expect(t.timers.pending).toBe(0);
+  });
+});

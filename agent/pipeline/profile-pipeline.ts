@@ -1,0 +1,320 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { parseDuration } from "../../api/duration.ts";
+import type { ResolvedProfileSpec } from "../../api/v1alpha1/types.ts";
+import type { Sample } from "../collectors/sample.ts";
+import { AlarmTable, type AlarmUpdate } from "../faults/alarm.ts";
+import { CollectorFaults } from "../faults/collector-failures.ts";
+import { LifecycleFaults } from "../faults/lifecycle.ts";
+import { FaultStore } from "../faults/store.ts";
+import { ThresholdEngine } from "../faults/thresholds.ts";
+import { jobFor } from "../scheduler/job.ts";
+import type { JobOutcome } from "../scheduler/scheduler.ts";
+import { PrometheusSink } from "../sinks/prometheus-sink.ts";
+import type { Sink, SinkState } from "../sinks/sink.ts";
+import type { Timers } from "../timers.ts";
+import { buildFaultEvent } from "../ves/fault.ts";
+import { buildHeartbeat } from "../ves/heartbeat.ts";
+import { EventIdSequence } from "../ves/ids.ts";
+import { buildMeasurementEvents } from "../ves/measurement.ts";
+import { openSink, type SinkDeps, sinkKey } from "./sinks.ts";
+
+/** A profile as the agent runs it: name, generation and resolved spec. */
+export interface PipelineProfile {
+  name: string;
+  generation: number;
+  spec: ResolvedProfileSpec;
+}
+
+/** What a pipeline needs from the agent. */
+export interface PipelineDeps extends SinkDeps {
+  node: string;
+  timers: Timers;
+}
+
+/** A sink's state, named. */
+export type NamedSinkState = SinkState & { name: string; kind: Sink["kind"] };
+
+const sourceId = (s: Sample) => (s.source.kind === "vm" ? s.source.uuid : "host");
+const seriesId = (s: Sample) => `${s.metric}|${sourceId(s)}|${JSON.stringify(s.labels ?? {})}`;
+
+/**
+ * One profile's path from samples to sinks: measurement windows aligned to the measurement interval (one event
+ * per source per window), heartbeats, threshold, lifecycle and collector-failure faults (persisted), and the
+ * profile's sinks. Updating it in place keeps the window, open alarms and spooled events.
+ */
+export class ProfilePipeline {
+  readonly name: string;
+  #profile: PipelineProfile;
+  readonly #deps: PipelineDeps;
+  readonly #sinks = new Map<string, { key: string; sink: Sink }>();
+  #window: Sample[] = [];
+  #windowStart: number;
+  /** Last accumulated counters of the previous window, so a window's deltas start where the last one ended. */
+  #carry = new Map<string, Sample>();
+  #measureTimer: unknown;
+  #heartbeatTimer: unknown;
+  readonly #ids = {
+    measurement: new EventIdSequence("measurement"),
+    heartbeat: new EventIdSequence("heartbeat"),
+  };
+  readonly #table: AlarmTable;
+  readonly #thresholds: ThresholdEngine;
+  readonly #lifecycle: LifecycleFaults;
+  readonly #collectorFaults: CollectorFaults;
+  readonly #store: FaultStore;
+  #saving: Promise<void> = Promise.resolve();
+  #closed = false;
+
+  private constructor(profile: PipelineProfile, deps: PipelineDeps, table: AlarmTable, store: FaultStore) {
+    this.name = profile.name;
+    this.#profile = profile;
+    this.#deps = deps;
+    this.#table = table;
+    this.#store = store;
+    this.#thresholds = new ThresholdEngine(table);
+    this.#lifecycle = new LifecycleFaults(table, { enabled: profile.spec.faults.vmLifecycle });
+    this.#collectorFaults = new CollectorFaults(table, { enabled: profile.spec.faults.collectorFailures });
+    this.#windowStart = deps.timers.now();
+  }
+
+  /** Opens the profile's sinks, restores its open alarms and starts its timers. */
+  static async open(profile: PipelineProfile, deps: PipelineDeps): Promise<ProfilePipeline> {
+    const dir = join(deps.stateDir, "faults", profile.name);
+    await mkdir(dir, { recursive: true });
+    const store = new FaultStore({ dir });
+    const loaded = await store.load();
+    for (const err of loaded.errors)
+      deps.log.warn({ profile: profile.name, err: err.message }, "fault state unreadable; starting afresh");
+    const table = new AlarmTable({
+      now: () => deps.timers.now(),
+      ...(loaded.state ? { state: loaded.state } : {}),
+    });
+    const p = new ProfilePipeline(profile, deps, table, store);
+    await p.#syncSinks();
+    p.#emitFaults(p.#thresholds.configure(profile.spec.thresholds ?? [], deps.timers.now()));
+    p.#armMeasurement();
+    p.#armHeartbeat();
+    return p;
+  }
+
+  get generation(): number {
+    return this.#profile.generation;
+  }
+
+  get spec(): ResolvedProfileSpec {
+    return this.#profile.spec;
+  }
+
+  /** Ids of the jobs whose samples this profile takes. */
+  jobIds(): Set<string> {
+    return new Set(this.#profile.spec.collectors.map((c) => jobFor(c).id));
+  }
+
+  /** Applies a new generation in place: sinks reopened only when changed, thresholds and switches updated. */
+  async update(profile: PipelineProfile): Promise<void> {
+    const old = this.#profile.spec;
+    this.#profile = profile;
+    const now = this.#deps.timers.now();
+    await this.#syncSinks();
+    this.#emitFaults([
+      ...this.#thresholds.configure(profile.spec.thresholds ?? [], now),
+      ...this.#lifecycle.setEnabled(profile.spec.faults.vmLifecycle, now),
+      ...this.#collectorFaults.configure({ enabled: profile.spec.faults.collectorFailures }, now),
+    ]);
+    if (old.events.measurementInterval !== profile.spec.events.measurementInterval) {
+      this.#flush(now);
+      this.#armMeasurement();
+    }
+    if (old.events.heartbeatInterval !== profile.spec.events.heartbeatInterval) this.#armHeartbeat();
+  }
+
+  /** Takes one job outcome (the agent routes only this profile's jobs here). */
+  onOutcome(o: JobOutcome): void {
+    if (this.#closed) return;
+    const updates: AlarmUpdate[] = [];
+    if (o.ok) {
+      const { samples, time, events } = o.result;
+      this.#window.push(...samples);
+      for (const { sink } of this.#sinks.values())
+        if (sink instanceof PrometheusSink) sink.observe(samples, time);
+      updates.push(...this.#thresholds.observe(samples, time));
+      if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
+      updates.push(...this.#lifecycle.observe(samples, time));
+      updates.push(
+        ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, true, undefined, time),
+      );
+    } else
+      updates.push(
+        ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, false, o.error, o.time),
+      );
+    this.#emitFaults(updates);
+  }
+
+  status(): NamedSinkState[] {
+    return [...this.#sinks.values()].map(({ sink }) => ({
+      name: sink.name,
+      kind: sink.kind,
+      ...sink.status(),
+    }));
+  }
+
+  /** The Prometheus sinks of this profile, for /metrics. */
+  prometheusSinks(): PrometheusSink[] {
+    return [...this.#sinks.values()].map((s) => s.sink).filter((s) => s instanceof PrometheusSink);
+  }
+
+  /** Stops the timers and closes the sinks (their spools stay on disk); saves the open alarms. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#deps.timers.clearTimeout(this.#measureTimer);
+    this.#deps.timers.clearTimeout(this.#heartbeatTimer);
+    await this.#saving;
+    await Promise.all([...this.#sinks.values()].map(({ sink }) => sink.close()));
+    this.#sinks.clear();
+  }
+
+  #send(events: readonly object[]): void {
+    if (events.length === 0) return;
+    for (const { sink } of this.#sinks.values()) sink.enqueue(events);
+  }
+
+  #emitFaults(updates: readonly AlarmUpdate[]): void {
+    if (updates.length === 0) return;
+    const { events } = this.#profile.spec;
+    const time = this.#deps.timers.now();
+    this.#send(
+      updates.map(({ alarm }) =>
+        buildFaultEvent({
+          alarm: {
+            ...alarm,
+            additional: {
+              ...alarm.labels,
+              ...(alarm.metric ? { metric: alarm.metric } : {}),
+              ...(alarm.value !== undefined ? { value: String(alarm.value) } : {}),
+              ...(alarm.bound !== undefined ? { bound: String(alarm.bound) } : {}),
+            },
+          },
+          time,
+          settings: events,
+          node: this.#deps.node,
+          version: events.vesVersion,
+        }),
+      ),
+    );
+    const state = this.#table.snapshot();
+    this.#saving = this.#saving
+      .then(() => this.#store.save(state))
+      .catch((err: Error) =>
+        this.#deps.log.error({ profile: this.name, err: err.message }, "cannot save fault state"),
+      );
+  }
+
+  #flush(now: number): void {
+    const { events } = this.#profile.spec;
+    const window = this.#window;
+    this.#window = [];
+    const start = this.#windowStart;
+    this.#windowStart = now;
+    if (window.length === 0) return;
+    const present = new Set(window.map(sourceId));
+    const carried = [...this.#carry.values()].filter((s) => present.has(sourceId(s)));
+    this.#carry = new Map();
+    for (const s of window)
+      if (s.metric.endsWith(".total")) {
+        const { suspect: _suspect, ...clean } = s;
+        this.#carry.set(seriesId(s), clean);
+      }
+    this.#send(
+      buildMeasurementEvents({
+        samples: [...carried, ...window],
+        windowStart: start,
+        windowEnd: now,
+        intervalSeconds: parseDuration(events.measurementInterval) / 1000,
+        settings: events,
+        node: this.#deps.node,
+        version: events.vesVersion,
+        nextId: () => this.#ids.measurement.next(),
+      }),
+    );
+  }
+
+  /** Runs `fn` at every multiple of `intervalMs` on the clock. */
+  #every(intervalMs: number, fn: (now: number) => void, set: (h: unknown) => void): void {
+    const timers = this.#deps.timers;
+    const arm = () => {
+      const now = timers.now();
+      const next = (Math.floor(now / intervalMs) + 1) * intervalMs;
+      set(
+        timers.setTimeout(() => {
+          if (this.#closed) return;
+          fn(next);
+          arm();
+        }, next - now),
+      );
+    };
+    arm();
+  }
+
+  #armMeasurement(): void {
+    this.#deps.timers.clearTimeout(this.#measureTimer);
+    this.#every(
+      parseDuration(this.#profile.spec.events.measurementInterval),
+      (t) => this.#flush(t),
+      (h) => {
+        this.#measureTimer = h;
+      },
+    );
+  }
+
+  #armHeartbeat(): void {
+    this.#deps.timers.clearTimeout(this.#heartbeatTimer);
+    this.#every(
+      parseDuration(this.#profile.spec.events.heartbeatInterval),
+      (time) => {
+        const { events } = this.#profile.spec;
+        this.#send([
+          buildHeartbeat({
+            time,
+            intervalSeconds: Math.max(1, Math.round(parseDuration(events.heartbeatInterval) / 1000)),
+            settings: events,
+            node: this.#deps.node,
+            version: events.vesVersion,
+            eventId: this.#ids.heartbeat.next(),
+          }),
+        ]);
+      },
+      (h) => {
+        this.#heartbeatTimer = h;
+      },
+    );
+  }
+
+  async #syncSinks(): Promise<void> {
+    const { sinks, events } = this.#profile.spec;
+    const wanted = new Map(sinks.map((s) => [s.name, s]));
+    for (const [name, held] of this.#sinks) {
+      const spec = wanted.get(name);
+      if (!spec || sinkKey(spec, events) !== held.key) {
+        this.#sinks.delete(name);
+        await held.sink.close();
+      }
+    }
+    for (const spec of sinks) {
+      if (this.#sinks.has(spec.name)) continue;
+      try {
+        this.#sinks.set(spec.name, {
+          key: sinkKey(spec, events),
+          sink: await openSink(this.name, spec, events, this.#deps),
+        });
+      } catch (err) {
+        this.#deps.log.error(
+          { profile: this.name, sink: spec.name, err: (err as Error).message },
+          "cannot open sink",
+        );
+        throw err;
+      }
+    }
+  }
+}
