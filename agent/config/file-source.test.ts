@@ -1,0 +1,79 @@
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import { realTimers } from "../timers.ts";
+import { type FileConfig, ProfileFileSource } from "./file-source.ts";
+
+const yaml = (name: string, interval: string) => `apiVersion: vesmon.io/v1alpha1
+kind: MonitoringProfile
+metadata: {name: ${name}}
+spec:
+  collectors: [{name: cpu, interval: ${interval}}]
+  sinks: [{name: out, stdout: {}}]
+`;
+
+async function next(source: ProfileFileSource): Promise<FileConfig> {
+  return new Promise((resolve) => source.watch((c) => resolve(c)));
+}
+
+describe("ProfileFileSource", () => {
+  it("reads profiles with generation 1, and bumps the generation of a changed spec only", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
+    await writeFile(join(dir, "a.yaml"), yaml("a", "10s"));
+    await writeFile(join(dir, "b.yaml"), yaml("b", "10s"));
+    const source = new ProfileFileSource({
+      path: dir,
+      timers: realTimers,
+      log: pino({ level: "silent" }),
+      pollMs: 20,
+      debounceMs: 20,
+    });
+    const first = await source.read();
+    expect(
+      first.ok && first.profiles.map((p) => [p.name, p.generation, p.spec.collectors[0]?.interval]),
+    ).toEqual([
+      ["a", 1, "10s"],
+      ["b", 1, "10s"],
+    ]);
+    const changed = next(source);
+    await writeFile(join(dir, "b.yaml"), yaml("b", "5s"));
+    const second = await changed;
+    source.stop();
+    expect(
+      second.ok && second.profiles.map((p) => [p.name, p.generation, p.spec.collectors[0]?.interval]),
+    ).toEqual([
+      ["a", 1, "10s"],
+      ["b", 2, "5s"],
+    ]);
+  });
+
+  it("refuses an edit that does not validate, naming the field", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
+    const file = join(dir, "p.yaml");
+    await writeFile(file, yaml("p", "10s"));
+    const source = new ProfileFileSource({
+      path: file,
+      timers: realTimers,
+      log: pino({ level: "silent" }),
+      pollMs: 20,
+      debounceMs: 20,
+    });
+    expect((await source.read()).ok).toBe(true);
+    const changed = next(source);
+    await writeFile(file, yaml("p", "soon"));
+    const refused = await changed;
+    source.stop();
+    expect(refused).toEqual({
+      ok: false,
+      errors: [
+        {
+          source: file,
+          message:
+            'spec.collectors[0].interval: must be a duration such as "10s", "1m30s" or "500ms" (got "soon")',
+        },
+      ],
+    });
+  });
+});
