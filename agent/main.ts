@@ -40,21 +40,21 @@ async function check(path: string): Promise<number> {
   return set.errors.length || set.profiles.length === 0 ? 2 : 0;
 }
 
+const OPTIONS = {
+  profile: { type: "string", short: "p" },
+  check: { type: "boolean" },
+  "node-name": { type: "string" },
+  "state-dir": { type: "string" },
+  "credentials-dir": { type: "string" },
+  "host-root": { type: "string" },
+  listen: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
 async function main(): Promise<number | undefined> {
-  let args;
+  let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
   try {
-    args = parseArgs({
-      options: {
-        profile: { type: "string", short: "p" },
-        check: { type: "boolean" },
-        "node-name": { type: "string" },
-        "state-dir": { type: "string" },
-        "credentials-dir": { type: "string" },
-        "host-root": { type: "string" },
-        listen: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    }).values;
+    args = parseArgs({ options: OPTIONS }).values;
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}`);
     return 2;
@@ -63,10 +63,11 @@ async function main(): Promise<number | undefined> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (args.check)
-    return args.profile
-      ? check(args.profile)
-      : (process.stderr.write(`--check needs --profile\n${USAGE}`), 2);
+  if (args.check) {
+    if (args.profile) return check(args.profile);
+    process.stderr.write(`--check needs --profile\n${USAGE}`);
+    return 2;
+  }
 
   const paths = new HostPaths({ root: args["host-root"] ?? process.env.AGENT_HOST_ROOT ?? "/" });
   const agent = new Agent({
