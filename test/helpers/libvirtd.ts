@@ -31,6 +31,9 @@ export interface Libvirtd {
   uriFor(uri: string): string;
   /** Kills the daemon and starts it again on the same sockets (the client must reconnect). */
   restart(): Promise<void>;
+  /** Kills the daemon only (guests keep running); `startDaemon` brings it back on the same sockets. */
+  stopDaemon(): Promise<void>;
+  startDaemon(): Promise<void>;
   /** Stops the daemon, removes its directory and the cgroups libvirt left. */
   stop(): Promise<void>;
   log(): Promise<string>;
@@ -151,6 +154,8 @@ export async function startLibvirtd(opts: { qemu?: boolean } = {}): Promise<Libv
       await kill();
       await launch();
     },
+    stopDaemon: kill,
+    startDaemon: launch,
     async stop() {
       await kill();
       await rm(dir, { recursive: true, force: true });
