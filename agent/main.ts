@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
 import { Agent } from "./agent.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
 import { defaultProfile } from "./config/default-profile.ts";
 import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
+import { type NodeMonitorConfig, NodeMonitorSource } from "./config/node-monitor-source.ts";
 import { readProfiles } from "./config/profile-files.ts";
 import { HostPaths } from "./host-paths.ts";
 import { createLogger } from "./log.ts";
@@ -12,11 +14,15 @@ import { AgentMetrics } from "./metrics.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
 import { buildServer } from "./server.ts";
 import { DEFAULT_CREDENTIALS_DIR } from "./sinks/credentials.ts";
+import { renderStatus } from "./status/render.ts";
+import { StatusWriter } from "./status/writer.ts";
 import { realTimers } from "./timers.ts";
+import { agentVersion } from "./version.ts";
 
 const USAGE = `usage: vesmon-agent [--profile FILE|DIR] [options]
 
-Runs the vesmon agent standalone: collects this host's figures (and its VMs' through libvirt), turns them
+In a cluster (NODE_NAME set, and in-cluster credentials or --kubeconfig) the agent runs its node's
+NodeMonitor and reports in its status. Otherwise it runs standalone: collects this host's figures (and its VMs' through libvirt), turns them
 into VES events and delivers them to the profile's sinks. Without --profile it runs the built-in local
 profile (host collectors, plus virt when libvirt's socket is there) and prints VES events on stdout.
 A profile file or directory is watched and every edit is hot-applied; an edit that does not validate is
@@ -29,9 +35,11 @@ refused, naming the field, and the running configuration stays.
   --credentials-dir DIR      <secret>/<key> files for sinks (default: ${DEFAULT_CREDENTIALS_DIR})
   --host-root DIR            where the host's / is mounted (default: AGENT_HOST_ROOT, else /)
   --listen HOST:PORT         /healthz, /readyz, /metrics (default: 127.0.0.1:9464; "" to disable)
+  --kubeconfig FILE          cluster mode with this kubeconfig instead of the pod's service account
 `;
 
 const log = createLogger();
+const VERSION = agentVersion();
 
 async function check(path: string): Promise<number> {
   const set = await readProfiles(path);
@@ -48,6 +56,7 @@ const OPTIONS = {
   "credentials-dir": { type: "string" },
   "host-root": { type: "string" },
   listen: { type: "string" },
+  kubeconfig: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -70,11 +79,12 @@ async function main(): Promise<number | undefined> {
   }
 
   const paths = new HostPaths({ root: args["host-root"] ?? process.env.AGENT_HOST_ROOT ?? "/" });
+  const nodeName = args["node-name"] ?? process.env.NODE_NAME ?? hostname();
   const agent = new Agent({
     registry: createCollectorRegistry(),
     env: { paths, now: Date.now, log },
     timers: realTimers,
-    node: args["node-name"] ?? process.env.NODE_NAME ?? hostname(),
+    node: nodeName,
     stateDir: args["state-dir"] ?? process.env.AGENT_STATE_DIR ?? "/var/lib/vesmon",
     credentialsDir: args["credentials-dir"] ?? DEFAULT_CREDENTIALS_DIR,
     stdout: process.stdout,
@@ -90,9 +100,61 @@ async function main(): Promise<number | undefined> {
     log.info({ applied: report.applied, ms: report.durationMs }, "configuration applied");
   };
 
-  let source: ProfileFileSource | undefined;
-  if (args.profile) {
-    source = new ProfileFileSource({ path: args.profile, timers: realTimers, log });
+  let stopSource: (() => void) | undefined;
+  let flushStatus: (() => Promise<void>) | undefined;
+  const cluster =
+    !args.profile && process.env.NODE_NAME && (args.kubeconfig || process.env.KUBERNETES_SERVICE_HOST);
+  if (cluster) {
+    const kubeConfig = new KubeConfig();
+    if (args.kubeconfig) kubeConfig.loadFromFile(args.kubeconfig);
+    else kubeConfig.loadFromCluster();
+    const source = new NodeMonitorSource({ kubeConfig, nodeName, timers: realTimers, log });
+    const writer = new StatusWriter({ kubeConfig, nodeName, timers: realTimers, log });
+    let seen: NodeMonitorConfig | undefined;
+    let running: { generation: number; configHash: string } | undefined;
+    let previous: ReturnType<typeof renderStatus> | undefined;
+    const report = () =>
+      writer.request(() => {
+        previous = renderStatus({
+          generation: seen?.generation ?? 0,
+          ...(running ? { configHash: running.configHash } : {}),
+          agentVersion: VERSION,
+          agent: agent.status(),
+          ...(seen && !seen.ok ? { refused: seen.message } : {}),
+          ...(previous ? { previous } : {}),
+          now: new Date(),
+        });
+        return previous;
+      });
+    source.start((config) => {
+      seen = config;
+      if (!config.ok) {
+        log.error(
+          { generation: config.generation },
+          `NodeMonitor refused, the running configuration stays: ${config.message}`,
+        );
+        report();
+        return;
+      }
+      void apply(config.profiles).then(() => {
+        running = { generation: config.generation, configHash: config.configHash };
+        report();
+      });
+    });
+    const periodic = setInterval(report, 10_000);
+    periodic.unref();
+    stopSource = () => {
+      clearInterval(periodic);
+      source.stop();
+    };
+    flushStatus = async () => {
+      report();
+      await writer.flush();
+      writer.stop();
+    };
+    log.info({ node: nodeName }, "cluster mode: watching this node's NodeMonitor");
+  } else if (args.profile) {
+    const source = new ProfileFileSource({ path: args.profile, timers: realTimers, log });
     const first = await source.read();
     if (!first.ok) {
       for (const e of first.errors) log.error({ source: e.source }, `profile refused: ${e.message}`);
@@ -107,6 +169,7 @@ async function main(): Promise<number | undefined> {
           agent.refuseConfiguration(e.source, e.message);
         }
     });
+    stopSource = () => source.stop();
   } else await apply([defaultProfile(paths)]);
 
   const server = buildServer(agent, metrics);
@@ -134,8 +197,9 @@ async function main(): Promise<number | undefined> {
       Number(process.env.AGENT_SHUTDOWN_GRACE_MS ?? 20_000),
     );
     grace.unref();
-    source?.stop();
+    stopSource?.();
     await agent.close();
+    await flushStatus?.().catch((err: Error) => log.warn({ err: err.message }, "last status write failed"));
     await server.close();
     process.exit(0);
   };

@@ -1,0 +1,108 @@
+import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { Logger } from "pino";
+import type { NodeMonitor } from "../../api/v1alpha1/types.ts";
+import { validateNodeMonitor } from "../../api/v1alpha1/validators.ts";
+import { formatFieldErrors } from "../../api/validate.ts";
+import { type KubeObject, Reflector } from "../../kube/reflector.ts";
+import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
+import type { Timers } from "../timers.ts";
+
+/** The NodeMonitor's desired configuration, or why it cannot be run. */
+export type NodeMonitorConfig =
+  | { ok: true; generation: number; configHash: string; profiles: PipelineProfile[] }
+  | { ok: false; generation: number; configHash?: string; message: string };
+
+/** Settings of the cluster configuration source. */
+export interface NodeMonitorSourceOptions {
+  kubeConfig: KubeConfig;
+  /** This node's name, which is also its NodeMonitor's name. */
+  nodeName: string;
+  timers?: Timers;
+  log?: Logger;
+  watchdogMs?: number;
+}
+
+const GROUP = "vesmon.io";
+const VERSION = "v1alpha1";
+const PLURAL = "nodemonitors";
+
+/**
+ * The agent's configuration in a cluster: its own NodeMonitor (named after the node), kept in step by a
+ * reflector (list+watch with resourceVersion, bookmarks, 410 relist, backoff). A new spec generation is
+ * validated and handed over; status-only changes (the agent's own writes) are not. A deleted NodeMonitor
+ * means no profile selects the node: an empty configuration.
+ */
+export class NodeMonitorSource {
+  readonly #opts: NodeMonitorSourceOptions;
+  readonly #reflector: Reflector<KubeObject & { metadata: { generation?: number } }>;
+  #lastGeneration: number | undefined;
+
+  constructor(opts: NodeMonitorSourceOptions) {
+    this.#opts = opts;
+    const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    const fieldSelector = `metadata.name=${opts.nodeName}`;
+    this.#reflector = new Reflector({
+      kubeConfig: opts.kubeConfig,
+      path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
+      fieldSelector,
+      list: async () => {
+        const r = (await api.listClusterCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          fieldSelector,
+        })) as {
+          items: (KubeObject & { metadata: { generation?: number } })[];
+          metadata: { resourceVersion: string };
+        };
+        return { items: r.items, resourceVersion: r.metadata.resourceVersion };
+      },
+      ...(opts.timers ? { timers: opts.timers } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.watchdogMs ? { watchdogMs: opts.watchdogMs } : {}),
+    });
+  }
+
+  /** Starts watching; `onConfig` gets each new spec generation (and an empty one when the object goes away). */
+  start(onConfig: (c: NodeMonitorConfig) => void): void {
+    this.#reflector.start((e) => {
+      if (e.object.metadata.name !== this.#opts.nodeName) return;
+      if (e.type === "DELETED") {
+        this.#lastGeneration = undefined;
+        onConfig({ ok: true, generation: 0, configHash: "", profiles: [] });
+        return;
+      }
+      const generation = e.object.metadata.generation ?? 0;
+      if (generation === this.#lastGeneration) return;
+      this.#lastGeneration = generation;
+      onConfig(toConfig(e.object, generation));
+    });
+  }
+
+  /** Resolves after the first list. */
+  get synced(): Promise<void> {
+    return this.#reflector.synced;
+  }
+
+  /** The NodeMonitor as last seen (for its generation and configHash). */
+  current(): unknown {
+    return this.#reflector.cache.get(this.#opts.nodeName);
+  }
+
+  stop(): void {
+    this.#reflector.stop();
+  }
+}
+
+/** Validates a NodeMonitor and turns its profiles into what the agent runs. */
+export function toConfig(raw: unknown, generation: number): NodeMonitorConfig {
+  const r = validateNodeMonitor(raw);
+  if (!r.ok) return { ok: false, generation, message: formatFieldErrors(r.errors) };
+  const nm: NodeMonitor = r.value;
+  return {
+    ok: true,
+    generation,
+    configHash: nm.spec.configHash,
+    profiles: (nm.spec.profiles ?? []).map((p) => ({ name: p.name, generation: p.generation, spec: p.spec })),
+  };
+}
