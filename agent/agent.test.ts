@@ -212,6 +212,30 @@ describe("Agent", () => {
     await t.agent.close();
   });
 
+  it("holds nothing more after 1000 apply cycles than after one", async () => {
+    const t = await setup();
+    const a = profile("p", 1, basic([{ name: "load", interval: "1s" }]));
+    const b = profile(
+      "p",
+      2,
+      basic([
+        { name: "load", interval: "1s" },
+        { name: "memory", interval: "2s" },
+      ]),
+    );
+    await t.agent.apply([a]);
+    await t.step(1000);
+    const baseline = t.timers.pending;
+    for (let i = 0; i < 1000; i++) await t.agent.apply([i % 2 ? a : b]);
+    await t.step(1000);
+    expect(t.timers.pending).toBe(baseline);
+    expect(t.agent.status().jobs.map((j) => j.collector)).toEqual(["load"]);
+    expect(t.creates()).toBe(1 + 500);
+    expect(t.agent.applyCount).toBe(1001);
+    await t.agent.close();
+    expect(t.timers.pending).toBe(0);
+  });
+
   it("closes everything: no timers left", async () => {
     const t = await setup();
     await t.agent.apply([profile("p", 1, basic([{ name: "load", interval: "1s" }]))]);
