@@ -1,7 +1,7 @@
 import { parseDuration } from "../../api/duration.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
 import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
-import { StatsGroup } from "../libvirt/protocol.ts";
+import { DOMAIN_STATES, StatsGroup } from "../libvirt/protocol.ts";
 import type { Domain } from "../libvirt/remote.ts";
 import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
 import { CounterSet } from "./counter.ts";
@@ -29,11 +29,13 @@ class DomainSampler {
     this.#time = time;
   }
 
+  /** A value as read (a gauge, or an accumulated counter marked suspect after a reset or wrap). */
   gauge(
     metric: string,
     value: number | bigint | undefined,
     unit: Unit,
     labels?: Record<string, string>,
+    suspect = false,
   ): void {
     if (value === undefined) return;
     this.#out.push({
@@ -42,6 +44,7 @@ class DomainSampler {
       unit,
       source: this.#source,
       ...(labels ? { labels } : {}),
+      ...(suspect ? { suspect: true } : {}),
     });
   }
 
@@ -73,25 +76,6 @@ class DomainSampler {
     });
     return { value: v, suspect };
   }
-
-  /** An accumulated counter, marked suspect when it went back (reset) or wrapped since the previous read. */
-  total(
-    metric: string,
-    value: bigint | undefined,
-    unit: Unit,
-    suspect: boolean,
-    labels?: Record<string, string>,
-  ): void {
-    if (value === undefined) return;
-    this.#out.push({
-      metric,
-      value: Number(value),
-      unit,
-      source: this.#source,
-      ...(labels ? { labels } : {}),
-      ...(suspect ? { suspect: true } : {}),
-    });
-  }
 }
 
 /**
@@ -108,17 +92,9 @@ export function sampleDomain(d: DomainStats, counters: CounterSet, time: number)
 }
 
 function domainSamples(d: DomainStats, sampler: DomainSampler): void {
-  const STATE_CODES: Record<string, number> = {
-    nostate: 0,
-    running: 1,
-    blocked: 2,
-    paused: 3,
-    shutdown: 4,
-    shutoff: 5,
-    crashed: 6,
-    pmsuspended: 7,
-  };
-  sampler.gauge("vm.state", STATE_CODES[d.state] ?? -1, "state", { state: d.state });
+  sampler.gauge("vm.state", (DOMAIN_STATES as readonly string[]).indexOf(d.state), "state", {
+    state: d.state,
+  });
   const vcpus = d.vcpuCurrent ?? (d.vcpus.length || 1);
   sampler.gauge("vm.vcpu.count", vcpus, "count");
   // cpu.time is ns of host CPU used by the whole VM; ns/s ÷ 1e7 is percent of one CPU, ÷ vcpus of the VM's capacity.
@@ -173,8 +149,8 @@ function domainSamples(d: DomainStats, sampler: DomainSampler): void {
       );
       sampler.rate(`net.${n.name}.${dir}.errs`, `vm.interface.${dir}.errors`, c.errs, "count/s", 1, labels);
       sampler.rate(`net.${n.name}.${dir}.drop`, `vm.interface.${dir}.dropped`, c.drop, "count/s", 1, labels);
-      sampler.total(`vm.interface.${dir}.bytes.total`, c.bytes, "bytes", bytes.suspect, labels);
-      sampler.total(`vm.interface.${dir}.packets.total`, c.pkts, "packets", pkts.suspect, labels);
+      sampler.gauge(`vm.interface.${dir}.bytes.total`, c.bytes, "bytes", labels, bytes.suspect);
+      sampler.gauge(`vm.interface.${dir}.packets.total`, c.pkts, "packets", labels, pkts.suspect);
     }
   }
   for (const k of d.disks) {

@@ -1,4 +1,5 @@
 import type { Sample, Source, SourceEvent } from "../collectors/sample.ts";
+import { DOMAIN_STATES } from "../libvirt/protocol.ts";
 import { type AlarmTable, type AlarmUpdate, alarmKey, type RaisedSeverity, sourceKey } from "./alarm.ts";
 
 /** The metric lifecycle alarms are filed under (their key), and whose samples are read for the domain state. */
@@ -90,18 +91,6 @@ export function domainStateVerdict(state: string): LifecycleVerdict | undefined 
   }
 }
 
-// vm.state codes (the collector's STATE_CODES), for samples without a state label.
-const STATE_NAMES = [
-  "nostate",
-  "running",
-  "blocked",
-  "paused",
-  "shutdown",
-  "shutoff",
-  "crashed",
-  "pmsuspended",
-];
-
 /** Settings of LifecycleFaults. */
 export interface LifecycleFaultsOptions {
   /** FaultSettings.vmLifecycle; defaults to true. */
@@ -159,7 +148,7 @@ export class LifecycleFaults {
     if (!this.#enabled) return out;
     for (const s of samples) {
       if (s.metric !== LIFECYCLE_METRIC || s.suspect || s.source.kind !== "vm") continue;
-      const state = s.labels?.state ?? STATE_NAMES[s.value] ?? "";
+      const state = s.labels?.state ?? (DOMAIN_STATES as readonly string[])[s.value] ?? "";
       const verdict = domainStateVerdict(state);
       if (!verdict) continue;
       const open = this.#table.get(keyOf(s.source));

@@ -1,3 +1,4 @@
+import { NodeMonitorCondition, Reason } from "../../api/v1alpha1/conditions.ts";
 import type { NodeMonitorStatus } from "../../api/v1alpha1/types.ts";
 import { type Condition, setCondition } from "../../kube/conditions.ts";
 import type { AgentStatus } from "../agent.ts";
@@ -29,9 +30,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Applied",
+        type: NodeMonitorCondition.Applied,
         status: "False",
-        reason: "ConfigRefused",
+        reason: Reason.ConfigRefused,
         message: clip(input.refused, 4096),
         observedGeneration: generation,
       },
@@ -41,9 +42,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Applied",
+        type: NodeMonitorCondition.Applied,
         status: "False",
-        reason: "ConfigRefused",
+        reason: Reason.ConfigRefused,
         message: clip(refusedProfiles.map((p) => `${p.name}: ${p.message ?? "refused"}`).join("; "), 4096),
         observedGeneration: generation,
       },
@@ -53,9 +54,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Applied",
+        type: NodeMonitorCondition.Applied,
         status: "True",
-        reason: "ConfigApplied",
+        reason: Reason.ConfigApplied,
         message: `${agent.profiles.length} profile(s) applied`,
         observedGeneration: generation,
       },
@@ -70,9 +71,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Degraded",
+        type: NodeMonitorCondition.Degraded,
         status: "True",
-        reason: "JobsFailing",
+        reason: Reason.JobsFailing,
         message: clip(list(failedJobs.map((j) => `job ${j.id}: ${j.lastError ?? "failed"}`))),
         observedGeneration: generation,
       },
@@ -82,9 +83,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Degraded",
+        type: NodeMonitorCondition.Degraded,
         status: "True",
-        reason: "SinksFailing",
+        reason: Reason.SinksFailing,
         message: clip(
           list(failingSinks.map((s) => `sink ${s.profile}/${s.name}: ${s.lastError ?? s.state}`)),
         ),
@@ -96,9 +97,9 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
     conditions = setCondition(
       conditions,
       {
-        type: "Degraded",
+        type: NodeMonitorCondition.Degraded,
         status: "False",
-        reason: "AsExpected",
+        reason: Reason.AsExpected,
         message: "all jobs and sinks work",
         observedGeneration: generation,
       },
