@@ -106,6 +106,33 @@ describe("Spool", () => {
     expect(s.stats()).toMatchObject({ queued: 0, queuedBytes: 0 });
   });
 
+  it("resumes exactly after acks that cross segment boundaries", async () => {
+    const d = await dir();
+    const s = await open(d, { segmentBytes: 512 });
+    for (let i = 0; i < 40; i++) await s.append([rec(i, 50)]);
+    expect((await segments(d)).length).toBeGreaterThan(4);
+    expect(ids(await s.peek(13))).toEqual(Array.from({ length: 13 }, (_, i) => i));
+    await s.ack(13);
+    await s.ack(4); // without a peek first
+    await s.close();
+    const again = await open(d, { segmentBytes: 512 });
+    expect(again.stats()).toMatchObject({ queued: 23 });
+    expect(ids(await again.peek(100))).toEqual(Array.from({ length: 23 }, (_, i) => 17 + i));
+  });
+
+  it("counts only undelivered records when dropping a partly delivered segment", async () => {
+    const s = await open(await dir(), { maxBytes: 4 * 1024, segmentBytes: 1024 });
+    for (let i = 0; i < 5; i++) await s.append([rec(i, 100)]);
+    await s.peek(2);
+    await s.ack(2);
+    for (let i = 5; i < 60; i++) await s.append([rec(i, 100)]);
+    const st = s.stats();
+    expect(st.dropped.full + st.queued + 2).toBe(60);
+    const kept = ids(await s.peek(1000));
+    expect(kept.at(-1)).toBe(59);
+    expect(kept.length).toBe(st.queued);
+  });
+
   it("loses nothing it confirmed when the writing process is killed with SIGKILL", async () => {
     const d = await dir();
     const child = spawn(

@@ -36,16 +36,28 @@ export interface SpoolStats {
   tornAtOpen: number;
 }
 
-interface Entry {
+/** Where a record sits, for the records of the last peek (what `ack` will consume). */
+interface Position {
   seg: number;
   offset: number;
   size: number;
   at: number;
 }
 
+/** A segment file: its size, and how many records (and payload bytes) it holds in all. */
 interface Segment {
   seq: number;
   size: number;
+  records: number;
+  bytes: number;
+}
+
+/** The head of the queue: the first undelivered record's segment and offset, and what of that segment is consumed. */
+interface Head {
+  seg: number;
+  offset: number;
+  records: number;
+  bytes: number;
 }
 
 const HEADER = 16; // u32 payload length, u32 CRC-32 of the payload, f64 append time (ms)
@@ -57,15 +69,17 @@ const CURSOR = "cursor.json";
  * A durable FIFO on disk: records are appended to segment files and delivered from a persisted cursor, so
  * they survive restarts and SIGKILL (a write cut short is found by its length and CRC and cut off when the
  * spool opens). Bounded by bytes (whole oldest segments are dropped) and by age; drops are counted by reason.
- * Not safe for use by two processes at once.
+ * Memory does not grow with the queue: only per-segment counts are kept, and records are read from disk when
+ * they come up. Not safe for use by two processes at once.
  */
 export class Spool {
   readonly #opts: Required<Omit<SpoolOptions, "segmentBytes">> & { segmentBytes: number };
   readonly #segments: Segment[] = [];
-  readonly #entries: Entry[] = [];
+  #head: Head = { seg: 0, offset: 0, records: 0, bytes: 0 };
+  /** The records the last peek returned, in order; ack consumes from these. */
+  #peeked: Position[] = [];
   readonly #readers = new Map<number, FileHandle>();
   #writer: FileHandle | undefined;
-  #queuedBytes = 0;
   #dropped: Record<DropReason, number> = { full: 0, age: 0, corrupt: 0 };
   #torn = 0;
   #chain: Promise<unknown> = Promise.resolve();
@@ -100,11 +114,13 @@ export class Spool {
     return this.#serial(async () => {
       await this.#dropAged();
       const out: SpoolRecord[] = [];
+      this.#peeked = [];
       let bytes = 0;
-      for (const e of this.#entries) {
-        if (out.length >= maxRecords || (out.length > 0 && bytes + e.size > maxBytes)) break;
-        out.push({ at: e.at, payload: await this.#read(e) });
-        bytes += e.size;
+      for await (const { pos, payload } of this.#scan()) {
+        if (out.length >= maxRecords || (out.length > 0 && bytes + pos.size > maxBytes)) break;
+        out.push({ at: pos.at, payload });
+        this.#peeked.push(pos);
+        bytes += pos.size;
       }
       return out;
     });
@@ -113,16 +129,23 @@ export class Spool {
   /** Removes the `count` oldest records (delivered, or refused for good) and persists the cursor. */
   ack(count: number): Promise<void> {
     return this.#serial(async () => {
-      this.#shift(Math.min(count, this.#entries.length));
+      await this.#consume(count);
       await this.#saveCursor();
       await this.#deleteConsumedSegments();
     });
   }
 
   stats(): SpoolStats {
+    let queued = -this.#head.records;
+    let queuedBytes = -this.#head.bytes;
+    for (const seg of this.#segments)
+      if (seg.seq >= this.#head.seg) {
+        queued += seg.records;
+        queuedBytes += seg.bytes;
+      }
     return {
-      queued: this.#entries.length,
-      queuedBytes: this.#queuedBytes,
+      queued,
+      queuedBytes,
       diskBytes: this.#segments.reduce((n, s) => n + s.size, 0),
       dropped: { ...this.#dropped },
       tornAtOpen: this.#torn,
@@ -164,11 +187,12 @@ export class Spool {
         await rm(path, { force: true });
         continue;
       }
+      // One segment at a time (at most segmentBytes), so recovery memory is bounded too.
       const buf = await readFile(path);
-      let offset = cursor && seq === cursor.seg ? Math.min(cursor.offset, buf.length) : 0;
+      const seg: Segment = { seq, size: buf.length, records: 0, bytes: 0 };
       const isLast = i === seqs.length - 1;
-      for (;;) {
-        if (offset === buf.length) break;
+      let offset = 0;
+      while (offset < buf.length) {
         const size = offset + HEADER <= buf.length ? buf.readUInt32BE(offset) : -1;
         const ok =
           size >= 0 &&
@@ -183,16 +207,31 @@ export class Spool {
             const h = await open(path, "r+");
             await h.truncate(offset);
             await h.close();
-          } else this.#dropped.corrupt++;
+            seg.size = offset;
+          } else {
+            this.#dropped.corrupt++;
+            seg.size = offset;
+          }
           break;
         }
-        this.#entries.push({ seg: seq, offset, size, at: buf.readDoubleBE(offset + 8) });
-        this.#queuedBytes += size;
+        if (cursor && seq === cursor.seg && offset < cursor.offset) {
+          this.#head = {
+            seg: seq,
+            offset: offset + HEADER + size,
+            records: this.#head.records + 1,
+            bytes: this.#head.bytes + size,
+          };
+        }
+        seg.records++;
+        seg.bytes += size;
         offset += HEADER + size;
       }
-      this.#segments.push({ seq, size: isLast && this.#torn ? offset : buf.length });
+      this.#segments.push(seg);
     }
-    if (this.#segments.length === 0) this.#segments.push({ seq: 1, size: 0 });
+    if (this.#segments.length === 0) this.#segments.push({ seq: 1, size: 0, records: 0, bytes: 0 });
+    if (!cursor || this.#head.seg !== cursor.seg)
+      this.#head = { seg: this.#segments[0]!.seq, offset: 0, records: 0, bytes: 0 };
+    this.#normalizeHead();
     const last = this.#segments.at(-1)!;
     this.#writer = await open(join(this.#opts.dir, segName(last.seq)), "a");
   }
@@ -211,11 +250,8 @@ export class Spool {
   }
 
   async #saveCursor(): Promise<void> {
-    const head = this.#entries[0];
-    const last = this.#segments.at(-1)!;
-    const cursor = head ? { seg: head.seg, offset: head.offset } : { seg: last.seq, offset: last.size };
     const tmp = join(this.#opts.dir, `${CURSOR}.tmp`);
-    await writeAll(tmp, JSON.stringify(cursor));
+    await writeAll(tmp, JSON.stringify({ seg: this.#head.seg, offset: this.#head.offset }));
     await rename(tmp, join(this.#opts.dir, CURSOR));
   }
 
@@ -228,21 +264,77 @@ export class Spool {
     const header = Buffer.alloc(HEADER);
     header.writeUInt32BE(payload.length, 0);
     header.writeUInt32BE(crc32(payload), 4);
-    const at = this.#opts.now();
-    header.writeDoubleBE(at, 8);
+    header.writeDoubleBE(this.#opts.now(), 8);
     await this.#writer!.write(Buffer.concat([header, payload]));
-    this.#entries.push({ seg: seg.seq, offset: seg.size, size: payload.length, at });
-    this.#queuedBytes += payload.length;
     seg.size += HEADER + payload.length;
+    seg.records++;
+    seg.bytes += payload.length;
   }
 
   async #roll(): Promise<Segment> {
     await this.#writer!.sync();
     await this.#writer!.close();
-    const seg = { seq: this.#segments.at(-1)!.seq + 1, size: 0 };
+    const seg: Segment = { seq: this.#segments.at(-1)!.seq + 1, size: 0, records: 0, bytes: 0 };
     this.#segments.push(seg);
     this.#writer = await open(join(this.#opts.dir, segName(seg.seq)), "a");
     return seg;
+  }
+
+  /** Moves the head past the end of exhausted segments, onto the next one that exists. */
+  #normalizeHead(): void {
+    for (;;) {
+      const i = this.#segments.findIndex((s) => s.seq === this.#head.seg);
+      const seg = this.#segments[i];
+      const next = this.#segments[i + 1];
+      if (!seg || !next || this.#head.offset < seg.size) return;
+      this.#head = { seg: next.seq, offset: 0, records: 0, bytes: 0 };
+    }
+  }
+
+  /** Reads the records from the head on, one at a time (header, then payload unless `headersOnly`). */
+  async *#scan(headersOnly = false): AsyncGenerator<{ pos: Position; payload: Buffer }> {
+    let { seg: seq, offset } = this.#head;
+    for (const seg of this.#segments) {
+      if (seg.seq < seq) continue;
+      if (seg.seq > seq) offset = 0;
+      seq = seg.seq;
+      while (offset + HEADER <= seg.size) {
+        const header = await this.#readAt(seg.seq, offset, HEADER);
+        const size = header.readUInt32BE(0);
+        const pos: Position = { seg: seg.seq, offset, size, at: header.readDoubleBE(8) };
+        yield { pos, payload: headersOnly ? EMPTY : await this.#readAt(seg.seq, offset + HEADER, size) };
+        offset += HEADER + size;
+      }
+    }
+  }
+
+  /** Consumes the next `count` records (acked, or dropped). */
+  async #consume(count: number): Promise<number> {
+    let n = 0;
+    const aligned = this.#peeked[0]?.seg === this.#head.seg && this.#peeked[0]?.offset === this.#head.offset;
+    const positions = aligned ? this.#peeked.slice(0, count) : [];
+    if (positions.length < count) {
+      const skip = positions.length;
+      let i = 0;
+      for await (const { pos } of this.#scan(true)) {
+        if (i++ < skip) continue;
+        positions.push(pos);
+        if (positions.length >= count) break;
+      }
+    }
+    for (const pos of positions) {
+      if (pos.seg !== this.#head.seg) this.#head = { seg: pos.seg, offset: 0, records: 0, bytes: 0 };
+      this.#head = {
+        seg: pos.seg,
+        offset: pos.offset + HEADER + pos.size,
+        records: this.#head.records + 1,
+        bytes: this.#head.bytes + pos.size,
+      };
+      n++;
+    }
+    this.#peeked = [];
+    this.#normalizeHead();
+    return n;
   }
 
   async #enforceBytes(): Promise<void> {
@@ -250,12 +342,12 @@ export class Spool {
     while (total() > this.#opts.maxBytes) {
       if (this.#segments.length === 1) await this.#roll();
       const oldest = this.#segments[0]!;
-      let n = 0;
-      while (this.#entries[0] && this.#entries[0].seg === oldest.seq) {
-        this.#shift(1);
-        n++;
+      const next = this.#segments[1]!;
+      if (oldest.seq >= this.#head.seg) {
+        this.#dropped.full += oldest.records - (oldest.seq === this.#head.seg ? this.#head.records : 0);
+        this.#head = { seg: next.seq, offset: 0, records: 0, bytes: 0 };
+        this.#peeked = [];
       }
-      this.#dropped.full += n;
       await this.#saveCursor();
       await this.#deleteConsumedSegments();
     }
@@ -264,24 +356,19 @@ export class Spool {
   async #dropAged(): Promise<void> {
     const limit = this.#opts.now() - this.#opts.maxAgeMs;
     let n = 0;
-    while (this.#entries[0] && this.#entries[0].at < limit) {
-      this.#shift(1);
+    for await (const { pos } of this.#scan(true)) {
+      if (pos.at >= limit) break;
       n++;
     }
     if (n) {
-      this.#dropped.age += n;
+      this.#dropped.age += await this.#consume(n);
       await this.#saveCursor();
       await this.#deleteConsumedSegments();
     }
   }
 
-  #shift(n: number): void {
-    for (const e of this.#entries.splice(0, n)) this.#queuedBytes -= e.size;
-  }
-
   async #deleteConsumedSegments(): Promise<void> {
-    const firstNeeded = this.#entries[0]?.seg ?? this.#segments.at(-1)!.seq;
-    while (this.#segments.length > 1 && this.#segments[0]!.seq < firstNeeded) {
+    while (this.#segments.length > 1 && this.#segments[0]!.seq < this.#head.seg) {
       const seg = this.#segments.shift()!;
       await this.#readers.get(seg.seq)?.close();
       this.#readers.delete(seg.seq);
@@ -289,17 +376,19 @@ export class Spool {
     }
   }
 
-  async #read(e: Entry): Promise<Buffer> {
-    let h = this.#readers.get(e.seg);
+  async #readAt(seq: number, position: number, length: number): Promise<Buffer> {
+    let h = this.#readers.get(seq);
     if (!h) {
-      h = await open(join(this.#opts.dir, segName(e.seg)), "r");
-      this.#readers.set(e.seg, h);
+      h = await open(join(this.#opts.dir, segName(seq)), "r");
+      this.#readers.set(seq, h);
     }
-    const buf = Buffer.alloc(e.size);
-    await h.read(buf, 0, e.size, e.offset + HEADER);
+    const buf = Buffer.alloc(length);
+    await h.read(buf, 0, length, position);
     return buf;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 async function writeAll(path: string, text: string): Promise<void> {
   const h = await open(path, "w");
