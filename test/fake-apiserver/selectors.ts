@@ -1,0 +1,98 @@
+import { failure, type K8sObject } from "./types.ts";
+
+/** A parsed selector: true when an object matches. */
+export type Matcher = (obj: K8sObject) => boolean;
+
+interface Requirement {
+  key: string;
+  op: "=" | "!=" | "in" | "notin" | "exists" | "!";
+  values: string[];
+}
+
+/** Splits on commas outside parentheses (`a in (x,y),b` is two terms). */
+function terms(selector: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (const ch of selector) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === "," && depth === 0) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out.map((t) => t.trim()).filter((t) => t !== "");
+}
+
+function parseTerm(term: string, selector: string): Requirement {
+  const set = /^([^\s!=()]+)\s+(in|notin)\s*\(([^)]*)\)$/.exec(term);
+  if (set) {
+    const values = set[3]!
+      .split(",")
+      .map((v) => v.trim())
+      .filter((v) => v !== "");
+    return { key: set[1]!, op: set[2] as "in" | "notin", values };
+  }
+  const eq = /^([^\s!=()]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/.exec(term);
+  if (eq) return { key: eq[1]!, op: eq[2] === "!=" ? "!=" : "=", values: [eq[3]!] };
+  const not = /^!\s*([^\s!=()]+)$/.exec(term);
+  if (not) return { key: not[1]!, op: "!", values: [] };
+  if (/^[^\s!=()]+$/.test(term)) return { key: term, op: "exists", values: [] };
+  throw failure(400, "BadRequest", `unable to parse requirement: found '${term}' in selector "${selector}"`);
+}
+
+function matches(req: Requirement, value: string | undefined): boolean {
+  switch (req.op) {
+    case "=":
+      return value === req.values[0];
+    case "!=":
+      return value !== req.values[0];
+    case "in":
+      return value !== undefined && req.values.includes(value);
+    case "notin":
+      return value === undefined || !req.values.includes(value);
+    case "exists":
+      return value !== undefined;
+    case "!":
+      return value === undefined;
+  }
+}
+
+/** Parses a label selector: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`, comma-ANDed. */
+export function parseLabelSelector(selector: string | null | undefined): Matcher {
+  if (!selector) return () => true;
+  const reqs = terms(selector).map((t) => parseTerm(t, selector));
+  return (obj) => reqs.every((r) => matches(r, obj.metadata.labels?.[r.key]));
+}
+
+const FIELDS: Record<string, (obj: K8sObject) => string | undefined> = {
+  "metadata.name": (o) => o.metadata.name,
+  "metadata.namespace": (o) => o.metadata.namespace ?? "",
+};
+
+/**
+ * Parses a field selector. Only `metadata.name` and `metadata.namespace` are supported, with `=`, `==` and
+ * `!=`: what custom resources offer without selectableFields. Anything else is a 400, as for a CRD.
+ */
+export function parseFieldSelector(selector: string | null | undefined, kind: string): Matcher {
+  if (!selector) return () => true;
+  const reqs = terms(selector).map((term) => {
+    const m = /^([^\s!=]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
+    if (!m) throw failure(400, "BadRequest", `invalid selector: '${selector}'; can't understand '${term}'`);
+    const get = FIELDS[m[1]!];
+    if (!get) {
+      throw failure(
+        400,
+        "BadRequest",
+        `"${m[1]}" is not a known field selector: only "metadata.name", "metadata.namespace"`,
+        {
+          kind,
+        },
+      );
+    }
+    return { get, neg: m[2] === "!=", value: m[3]! };
+  });
+  return (obj) => reqs.every((r) => (r.get(obj) === r.value) !== r.neg);
+}

@@ -1,0 +1,168 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { KubeConfig } from "@kubernetes/client-node";
+import { defaultResourceTypes, Registry, type ResourceType } from "./registry.ts";
+import { handle, type InjectedFailure, type RecordedRequest } from "./router.ts";
+import { Store } from "./store.ts";
+import { failure, type K8sObject } from "./types.ts";
+import { WatchHub } from "./watch.ts";
+
+/** Settings of a FakeApiServer. */
+export interface FakeApiServerOptions {
+  /** Watch events kept for replay; a watch from an RV older than them gets 410. Defaults to 1000. */
+  historySize?: number;
+  /** Interval of BOOKMARK events on watches that allow them. Defaults to 1000 ms. */
+  bookmarkIntervalMs?: number;
+  /** Delay before every response. Defaults to 0. */
+  latencyMs?: number;
+}
+
+/** The field manager of writes made through the direct (non-HTTP) API. */
+export const DIRECT_MANAGER = "fake-apiserver";
+
+/**
+ * An in-process fake Kubernetes API server on 127.0.0.1 for tests: discovery, CRUD, list/watch with
+ * resourceVersion, bookmarks and 410, status subresources, patches including a simplified server-side apply,
+ * finalizers, owner GC and validation of the vesmon CRDs. See README.md for what it leaves out.
+ */
+export class FakeApiServer {
+  /** Every request seen, in order, for assertions. */
+  readonly requests: RecordedRequest[] = [];
+  readonly #registry = new Registry(defaultResourceTypes());
+  readonly #store: Store;
+  readonly #watches: WatchHub;
+  readonly #failures: InjectedFailure[] = [];
+  readonly #server: Server;
+  #latencyMs: number;
+  #url = "";
+
+  constructor(opts: FakeApiServerOptions = {}) {
+    this.#store = new Store(opts.historySize ?? 1000);
+    this.#watches = new WatchHub(this.#store, opts.bookmarkIntervalMs ?? 1000);
+    this.#latencyMs = opts.latencyMs ?? 0;
+    const ctx = {
+      registry: this.#registry,
+      store: this.#store,
+      watches: this.#watches,
+      requests: this.requests,
+      failures: this.#failures,
+      latencyMs: () => this.#latencyMs,
+    };
+    this.#server = createServer((req, res) => {
+      handle(ctx, req, res).catch(() => res.destroy());
+    });
+  }
+
+  /** The base URL, `http://127.0.0.1:PORT`; empty before start(). */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** Listens on an ephemeral loopback port and returns the base URL. */
+  start(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(0, "127.0.0.1", () => {
+        const { port } = this.#server.address() as AddressInfo;
+        this.#url = `http://127.0.0.1:${port}`;
+        resolve(this.#url);
+      });
+    });
+  }
+
+  /** Ends every watch and connection and stops listening. */
+  close(): Promise<void> {
+    this.#watches.cutAll();
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  /** A KubeConfig for client-node pointing here: plain http (hence skipTLSVerify), bearer token "fake". */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: "fake", server: this.#url, skipTLSVerify: true }],
+      users: [{ name: "fake", token: "fake" }],
+      contexts: [{ name: "fake", cluster: "fake", user: "fake", namespace: "default" }],
+      currentContext: "fake",
+    });
+    return kc;
+  }
+
+  #type(apiVersion: string, kind: string): ResourceType {
+    const rt = this.#registry.byKind(apiVersion, kind);
+    if (!rt)
+      throw failure(
+        404,
+        "NotFound",
+        `the server could not find the requested resource (${apiVersion} ${kind})`,
+      );
+    return rt;
+  }
+
+  /** Creates an object as a POST would (uid, creationTimestamp, generation, RV, validation, ADDED event). */
+  create(obj: K8sObject): K8sObject {
+    const rt = this.#type(obj.apiVersion, obj.kind);
+    return this.#store.create(rt, obj, { manager: DIRECT_MANAGER }, obj.metadata.namespace);
+  }
+
+  get(apiVersion: string, kind: string, name: string, namespace?: string): K8sObject | undefined {
+    return this.#store.get(this.#type(apiVersion, kind), name, namespace ?? "default");
+  }
+
+  list(apiVersion: string, kind: string, namespace?: string): K8sObject[] {
+    return this.#store.list(this.#type(apiVersion, kind), namespace);
+  }
+
+  /** Replaces an object as a PUT would; the stored status is kept for kinds with a status subresource. */
+  update(obj: K8sObject): K8sObject {
+    const rt = this.#type(obj.apiVersion, obj.kind);
+    return this.#store.update(rt, obj, { manager: DIRECT_MANAGER }, obj.metadata.namespace);
+  }
+
+  /** Replaces only `.status`, as a PUT to `/status` would (an addition to the agreed API, for seeding status). */
+  updateStatus(obj: K8sObject): K8sObject {
+    const rt = this.#type(obj.apiVersion, obj.kind);
+    const subresource = rt.statusSubresource ? ({ subresource: "status" } as const) : {};
+    return this.#store.update(rt, obj, { manager: DIRECT_MANAGER, ...subresource }, obj.metadata.namespace);
+  }
+
+  /** Deletes as a DELETE would: finalizers defer it (deletionTimestamp), dependents are collected. */
+  delete(apiVersion: string, kind: string, name: string, namespace?: string): void {
+    this.#store.delete(this.#type(apiVersion, kind), name, namespace);
+  }
+
+  /** Ends every open watch stream; clients must watch again. */
+  cutWatches(): void {
+    this.#watches.cutAll();
+  }
+
+  /** Open watch streams, for tests that wait for a client to (re)connect. */
+  get openWatches(): number {
+    return this.#watches.size;
+  }
+
+  /** Forgets the watch history: a watch from any RV before now gets an in-stream 410 Expired. */
+  compact(): void {
+    this.#store.compact();
+  }
+
+  /** The current resourceVersion. */
+  get resourceVersion(): string {
+    return this.#store.resourceVersion;
+  }
+
+  setLatency(ms: number): void {
+    this.#latencyMs = ms;
+  }
+
+  /**
+   * Answers the next `times` requests whose method matches (`"*"` for any) and whose path matches
+   * `pathPattern` with `status` and a Status body (429 also gets `Retry-After: 1`).
+   */
+  failNext(method: string, pathPattern: RegExp, status: number, times = 1): void {
+    this.#failures.push({ method, pattern: pathPattern, status, remaining: times });
+  }
+}
