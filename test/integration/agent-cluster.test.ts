@@ -1,0 +1,168 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeApiServer } from "../fake-apiserver/index.ts";
+
+// The agent in cluster mode, as a process: it watches its NodeMonitor on the fake API server, runs what the
+// spec says, follows spec changes across cut watches and a compacted history, and reports in the status.
+const NODE = "worker-1";
+let api: FakeApiServer;
+let agent: ChildProcess;
+let stderr = "";
+
+const nodeMonitor = (collectors: object[]) => ({
+  apiVersion: "vesmon.io/v1alpha1",
+  kind: "NodeMonitor",
+  metadata: { name: NODE },
+  spec: {
+    nodeName: NODE,
+    configHash: `sha256:${collectors.length.toString(16).padStart(16, "0")}`,
+    profiles: [
+      {
+        name: "host",
+        generation: collectors.length,
+        spec: { collectors, sinks: [{ name: "out", stdout: {} }] },
+      },
+    ],
+  },
+});
+
+type Status = {
+  observedGeneration?: number;
+  jobs?: { collector: string; state: string }[];
+  conditions?: { type: string; status: string; reason: string }[];
+  profiles?: { name: string; appliedGeneration?: number; state: string }[];
+};
+const status = () =>
+  (api.get("vesmon.io/v1alpha1", "NodeMonitor", NODE) as { status?: Status } | undefined)?.status;
+
+async function until(check: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}; status ${JSON.stringify(status())}\n${stderr.slice(-2000)}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  api = new FakeApiServer();
+  await api.start();
+  const dir = await mkdtemp(join(tmpdir(), "vesmon-cluster-"));
+  const kubeconfig = join(dir, "kubeconfig");
+  await writeFile(kubeconfig, api.kubeConfig().exportConfig());
+  api.create(nodeMonitor([{ name: "load", interval: "1s" }]));
+  agent = spawn(
+    process.execPath,
+    [
+      join(import.meta.dirname, "../../agent/main.ts"),
+      "--kubeconfig",
+      kubeconfig,
+      "--state-dir",
+      join(dir, "state"),
+      "--listen",
+      "",
+    ],
+    {
+      env: { ...process.env, NODE_NAME: NODE },
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
+  agent.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+}, 30_000);
+
+afterAll(async () => {
+  if (agent && agent.exitCode === null) agent.kill("SIGKILL");
+  await api?.close();
+});
+
+describe("agent in cluster mode", () => {
+  it("runs its NodeMonitor's spec and reports Applied in the status", async () => {
+    await until(
+      () => status()?.conditions?.some((c) => c.type === "Applied" && c.status === "True") ?? false,
+      "Applied",
+    );
+    expect(status()).toMatchObject({
+      observedGeneration: 1,
+      profiles: [{ name: "host", appliedGeneration: 1, state: "Applied" }],
+    });
+    await until(() => status()?.jobs?.[0]?.state === "Running", "the job running");
+    expect(status()?.conditions?.find((c) => c.type === "Degraded")).toMatchObject({
+      status: "False",
+      reason: "AsExpected",
+    });
+  });
+
+  it("follows spec changes, also after its watch was cut and the history compacted", async () => {
+    api.update(
+      nodeMonitor([
+        { name: "load", interval: "1s" },
+        { name: "memory", interval: "1s" },
+      ]),
+    );
+    await until(
+      () => status()?.observedGeneration === 2 && status()?.jobs?.length === 2,
+      "generation 2 with two jobs",
+    );
+    // The next watch is answered 410 Gone, as when the agent's resourceVersion left the server's history.
+    api.failNext("GET", /^\/apis\/vesmon\.io\/v1alpha1\/nodemonitors$/, 410);
+    api.compact();
+    api.cutWatches();
+    api.update(
+      nodeMonitor([
+        { name: "load", interval: "1s" },
+        { name: "memory", interval: "1s" },
+        { name: "cpu", interval: "1s" },
+      ]),
+    );
+    await until(
+      () => status()?.observedGeneration === 3 && status()?.jobs?.length === 3,
+      "generation 3 with three jobs",
+      40_000,
+    );
+    expect(status()?.profiles).toEqual([{ name: "host", appliedGeneration: 3, state: "Applied" }]);
+    const lists = api.requests.filter(
+      (r) =>
+        r.method === "GET" &&
+        r.path === "/apis/vesmon.io/v1alpha1/nodemonitors" &&
+        !/watch=(true|1)/.test(r.query),
+    );
+    expect(lists.length, "a relist after the 410").toBeGreaterThanOrEqual(2);
+    const watches = api.requests.filter(
+      (r) => r.path === "/apis/vesmon.io/v1alpha1/nodemonitors" && /watch=(true|1)/.test(r.query),
+    );
+    expect(
+      watches.every(
+        (r) =>
+          /allowWatchBookmarks=true/.test(r.query) && /fieldSelector=metadata.name%3Dworker-1/.test(r.query),
+      ),
+    ).toBe(true);
+  }, 60_000);
+
+  it("writes its status only through the status subresource, as a merge patch", () => {
+    const writes = api.requests.filter(
+      (r) => r.method !== "GET" && r.path.startsWith("/apis/vesmon.io/v1alpha1/nodemonitors"),
+    );
+    expect(writes.length).toBeGreaterThan(0);
+    expect(
+      writes.every(
+        (r) =>
+          r.method === "PATCH" &&
+          r.path.endsWith(`/${NODE}/status`) &&
+          r.contentType === "application/merge-patch+json",
+      ),
+    ).toBe(true);
+  });
+
+  it("exits cleanly on SIGTERM", async () => {
+    const exited = new Promise<number | null>((r) => agent.once("exit", (code) => r(code)));
+    agent.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+});
