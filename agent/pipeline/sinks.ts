@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
+import { parseDuration } from "../../api/duration.ts";
 import type { ResolvedProfileSpec, SinkSpec } from "../../api/v1alpha1/types.ts";
 import { loadTransportSecurity } from "../sinks/credentials.ts";
 import { PrometheusSink } from "../sinks/prometheus-sink.ts";
@@ -34,7 +35,9 @@ export async function openSink(
       log: deps.log.child({ profile, sink: spec.name }),
     });
   if (spec.stdout) return new StdoutSink(spec.name, { pretty: spec.stdout.pretty, out: deps.stdout });
-  if (spec.prometheus) return new PrometheusSink(spec.name, profile);
+  // A series lives while its collector refreshes it; three measurement windows without it is long enough to tell.
+  if (spec.prometheus)
+    return new PrometheusSink(spec.name, profile, { staleMs: 3 * parseDuration(events.measurementInterval) });
   throw new Error(`sink ${spec.name} has no kind`);
 }
 

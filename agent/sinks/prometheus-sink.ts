@@ -3,19 +3,24 @@ import type { Sink, SinkState } from "./sink.ts";
 
 /**
  * Keeps the latest samples of a profile for the agent's /metrics endpoint. It takes samples, not VES events:
- * the pipeline hands it each collection as it comes.
+ * the pipeline hands it each collection as it comes. A series not refreshed for `staleMs` (a destroyed VM, a
+ * removed collector) is dropped, so /metrics never shows figures that are no longer measured.
  */
 export class PrometheusSink implements Sink {
   readonly kind = "prometheus" as const;
   readonly name: string;
   readonly profile: string;
-  readonly #latest = new Map<string, Sample>();
+  readonly #latest = new Map<string, { sample: Sample; time: number }>();
+  readonly #staleMs: number;
+  readonly #now: () => number;
   #updated?: number;
   #closed = false;
 
-  constructor(name: string, profile: string) {
+  constructor(name: string, profile: string, opts: { staleMs?: number; now?: () => number } = {}) {
     this.name = name;
     this.profile = profile;
+    this.#staleMs = opts.staleMs ?? 300_000;
+    this.#now = opts.now ?? Date.now;
   }
 
   /** VES events are not what Prometheus wants; they are ignored here. */
@@ -23,17 +28,19 @@ export class PrometheusSink implements Sink {
 
   /** Replaces the values of every series in `samples`. */
   observe(samples: readonly Sample[], time: number): void {
-    for (const s of samples) this.#latest.set(seriesKey(s), s);
+    for (const s of samples) this.#latest.set(seriesKey(s), { sample: s, time });
     this.#updated = time;
   }
 
-  /** Forgets the series of a source that went away (a VM that was destroyed). */
-  forget(predicate: (s: Sample) => boolean): void {
-    for (const [k, s] of this.#latest) if (predicate(s)) this.#latest.delete(k);
-  }
-
+  /** The current series; stale ones are dropped on the way. */
   samples(): Sample[] {
-    return [...this.#latest.values()];
+    const limit = this.#now() - this.#staleMs;
+    const out: Sample[] = [];
+    for (const [k, v] of this.#latest) {
+      if (v.time < limit) this.#latest.delete(k);
+      else out.push(v.sample);
+    }
+    return out;
   }
 
   status(): SinkState {

@@ -1,0 +1,43 @@
+import { spawn } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { validateVesEvent } from "../../agent/ves/schema.ts";
+
+// What `npm start` does: the agent with its built-in profile prints VES events within one interval and
+// stops cleanly on Ctrl-C.
+describe("the agent with its built-in profile", () => {
+  it("prints a schema-valid VES event at its first window boundary with samples, and exits 0 on SIGINT", async () => {
+    const state = await mkdtemp(join(tmpdir(), "vesmon-default-"));
+    const agent = spawn(
+      process.execPath,
+      [join(import.meta.dirname, "../../agent/main.ts"), "--state-dir", state, "--listen", ""],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let out = "";
+    let err = "";
+    agent.stderr.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    const first = await new Promise<Record<string, unknown>>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no event within 25 s; stderr:\n${err}`)), 25_000);
+      agent.stdout.on("data", (c: Buffer) => {
+        out += c.toString();
+        const line = out.split("\n").find((l) => l.trim());
+        if (line && out.includes("\n")) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line));
+        }
+      });
+    });
+    expect(validateVesEvent(first, "7.2.1")).toEqual({ ok: true });
+    expect((first.commonEventHeader as { domain: string }).domain).toBe("measurement");
+    const exited = new Promise<number | null>((r) => agent.once("exit", (code) => r(code)));
+    agent.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(err).toMatch(/stopping: collection ends/);
+  }, 40_000);
+});
