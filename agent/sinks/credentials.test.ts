@@ -48,6 +48,20 @@ describe("loadTransportSecurity", () => {
     ]);
   });
 
+  it("also reads the managed Secret's flat layout, <secret>--<key>", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-creds-"));
+    await writeFile(join(dir, "ves-credentials--username"), "ves");
+    await writeFile(join(dir, "ves-credentials--password"), "pw");
+    const sec = await loadTransportSecurity(
+      {
+        ...base,
+        credentialsSecretRef: { name: "ves-credentials", usernameKey: "username", passwordKey: "password" },
+      },
+      dir,
+    );
+    expect(sec.basicAuth).toEqual({ username: "ves", password: "pw" });
+  });
+
   it("names a missing file and never its content", async () => {
     const dir = await mkdtemp(join(tmpdir(), "vesmon-creds-"));
     await mkdir(join(dir, "ves-credentials"));

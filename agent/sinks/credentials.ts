@@ -19,8 +19,8 @@ async function secretFile(dir: string, name: string, key: string): Promise<Buffe
 }
 
 /**
- * Reads the basic-auth and TLS material a VES sink references from `<dir>/<secret>/<key>` (the layout of
- * the managed Secret the chart mounts; standalone, any directory laid out the same way).
+ * Reads the basic-auth and TLS material a VES sink references from `<dir>/<secret>/<key>` (standalone: any
+ * directory laid out so) or `<dir>/<secret>--<key>` (the operator's managed Secret mounted as a volume).
  */
 export async function loadTransportSecurity(
   spec: VesSink,
