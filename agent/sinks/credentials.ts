@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
 import type { TransportSecurity } from "./http-transport.ts";
 
-/** Default directory of the credentials the operator mounts: one subdirectory per referenced Secret. */
+/** Default directory of the credentials the operator mounts (its managed Secret). */
 export const DEFAULT_CREDENTIALS_DIR = "/etc/vesmon/credentials";
 
 async function secretFile(dir: string, name: string, key: string): Promise<Buffer> {
@@ -11,6 +11,9 @@ async function secretFile(dir: string, name: string, key: string): Promise<Buffe
   try {
     return await readFile(path);
   } catch (err) {
+    // The operator's managed Secret, mounted as a volume, holds every referenced key as `<secret>--<key>`.
+    const flat = await readFile(join(dir, `${name}--${key}`)).catch(() => undefined);
+    if (flat) return flat;
     // Name the file, never its content.
     throw new Error(
       `credentials file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
