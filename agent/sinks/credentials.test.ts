@@ -48,10 +48,10 @@ describe("loadTransportSecurity", () => {
     ]);
   });
 
-  it("also reads the managed Secret's flat layout, <secret>--<key>", async () => {
+  it("also reads the managed Secret's flat layout, <secret>__<key>", async () => {
     const dir = await mkdtemp(join(tmpdir(), "vesmon-creds-"));
-    await writeFile(join(dir, "ves-credentials--username"), "ves");
-    await writeFile(join(dir, "ves-credentials--password"), "pw");
+    await writeFile(join(dir, "ves-credentials__username"), "ves");
+    await writeFile(join(dir, "ves-credentials__password"), "pw");
     const sec = await loadTransportSecurity(
       {
         ...base,

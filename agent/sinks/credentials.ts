@@ -11,8 +11,8 @@ async function secretFile(dir: string, name: string, key: string): Promise<Buffe
   try {
     return await readFile(path);
   } catch (err) {
-    // The operator's managed Secret, mounted as a volume, holds every referenced key as `<secret>--<key>`.
-    const flat = await readFile(join(dir, `${name}--${key}`)).catch(() => undefined);
+    // The operator's managed Secret, mounted as a volume, holds every referenced key as `<secret>__<key>`.
+    const flat = await readFile(join(dir, `${name}__${key}`)).catch(() => undefined);
     if (flat) return flat;
     // Name the file, never its content.
     throw new Error(
