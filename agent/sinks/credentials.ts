@@ -23,7 +23,7 @@ async function secretFile(dir: string, name: string, key: string): Promise<Buffe
 
 /**
  * Reads the basic-auth and TLS material a VES sink references from `<dir>/<secret>/<key>` (standalone: any
- * directory laid out so) or `<dir>/<secret>--<key>` (the operator's managed Secret mounted as a volume).
+ * directory laid out so) or `<dir>/<secret>__<key>` (the operator's managed Secret mounted as a volume).
  */
 export async function loadTransportSecurity(
   spec: VesSink,
