@@ -1,0 +1,131 @@
+#!/usr/bin/env node
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger } from "../agent/log.ts";
+import { realTimers } from "../agent/timers.ts";
+import { EventRecorder } from "../kube/events.ts";
+import { LeaderElector } from "../kube/leader-election.ts";
+import { Controller } from "./controller.ts";
+import { buildOperatorServer } from "./server.ts";
+
+const USAGE = `usage: vesmon-operator [options]
+
+Reconciles MonitoringProfiles into one NodeMonitor per selected node, keeps the agents' credentials Secret
+in step, and rolls the agents' reports up into each profile's status. Leader-elected on a Lease.
+
+  --kubeconfig FILE     use this kubeconfig instead of the pod's service account
+  --namespace NS        the operator's namespace (default: OPERATOR_NAMESPACE, POD_NAMESPACE, else vesmon-system)
+  --identity ID         this replica's name in the Lease (default: POD_NAME, else the host name)
+  --listen HOST:PORT    /healthz, /readyz, /metrics (default: 0.0.0.0:8080)
+  --no-leader-elect     run without leader election (a single replica)
+`;
+
+const OPTIONS = {
+  kubeconfig: { type: "string" },
+  namespace: { type: "string" },
+  identity: { type: "string" },
+  listen: { type: "string" },
+  "no-leader-elect": { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const log = createLogger(process.env.OPERATOR_LOG_LEVEL ?? "info").child({ name: "vesmon-operator" });
+
+async function main(): Promise<number | undefined> {
+  let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+  try {
+    args = parseArgs({ options: OPTIONS }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const kubeConfig = new KubeConfig();
+  if (args.kubeconfig) kubeConfig.loadFromFile(args.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  const namespace =
+    args.namespace ?? process.env.OPERATOR_NAMESPACE ?? process.env.POD_NAMESPACE ?? "vesmon-system";
+  const identity = args.identity ?? process.env.POD_NAME ?? hostname();
+  const events = new EventRecorder({
+    kubeConfig,
+    component: "vesmon-operator",
+    namespace,
+    timers: realTimers,
+    log,
+  });
+  const controller = new Controller({
+    kubeConfig,
+    namespace,
+    timers: realTimers,
+    log,
+    onTransition: (p, type, reason, message) =>
+      events.record(
+        {
+          apiVersion: p.apiVersion,
+          kind: p.kind,
+          name: p.metadata.name,
+          ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
+        },
+        type,
+        reason,
+        message,
+      ),
+  });
+  let synced = false;
+  let leading = !!args["no-leader-elect"];
+  const server = buildOperatorServer({ controller, synced: () => synced, isLeader: () => leading });
+  const listen = args.listen ?? "0.0.0.0:8080";
+  const at = listen.lastIndexOf(":");
+  await server.listen({ host: listen.slice(0, at), port: Number(listen.slice(at + 1)) });
+  await controller.start();
+  synced = true;
+  log.info({ namespace, identity }, "informers synced");
+
+  let elector: LeaderElector | undefined;
+  if (args["no-leader-elect"]) void controller.run();
+  else {
+    elector = new LeaderElector({
+      kubeConfig,
+      namespace,
+      name: "vesmon-operator",
+      identity,
+      timers: realTimers,
+      log,
+      onStartedLeading: () => {
+        leading = true;
+        log.info({ identity }, "leading");
+        void controller.run();
+      },
+      onStoppedLeading: () => {
+        // Like client-go's controllers: a replica that lost the lease exits and starts afresh as a follower.
+        if (!leading) return;
+        leading = false;
+        log.error({ identity }, "lost the lease; exiting");
+        process.exit(1);
+      },
+    });
+    elector.start();
+  }
+
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  const shutdown = async (signal: string) => {
+    clearInterval(keepAlive);
+    log.info({ signal }, "stopping");
+    leading = false;
+    await controller.stop();
+    await elector?.stop({ release: true });
+    await events.flush();
+    await server.close();
+    process.exit(0);
+  };
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  return undefined;
+}
+
+const code = await main();
+if (code !== undefined) process.exitCode = code;

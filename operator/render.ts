@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import { API_VERSION } from "../api/v1alpha1/monitoring-profile.ts";
+import type {
+  MonitoringProfileSpec,
+  NodeMonitor,
+  NodeProfile,
+  ResolvedProfileSpec,
+} from "../api/v1alpha1/types.ts";
+import { matchesSelector } from "./selector.ts";
+
+/** Label on every object the operator manages (`app.kubernetes.io/managed-by`). */
+export const MANAGED_BY_LABEL = "app.kubernetes.io/managed-by";
+/** Value of the managed-by label. */
+export const MANAGED_BY = "vesmon-operator";
+/** Label naming the node a NodeMonitor is for. */
+export const NODE_LABEL = "vesmon.io/node";
+
+/** What rendering needs of a MonitoringProfile: its name, generation and (validated, defaulted) spec. */
+export interface ProfileInput {
+  name: string;
+  generation: number;
+  spec: MonitoringProfileSpec;
+}
+
+/** What rendering needs of a Node. */
+export interface NodeInput {
+  name: string;
+  uid: string;
+  labels?: Record<string, string>;
+}
+
+/**
+ * JSON with object keys sorted at every level and `undefined` members left out, so equal values always
+ * give equal text whatever order their keys were built in. Array order is kept: it is meaningful.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? "null" : canonicalJson(v))).join(",")}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+/** `sha256:` and the hex SHA-256 of the canonical JSON of a value. */
+export function contentHash(value: unknown): string {
+  return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
+}
+
+function byName<T extends { name: string }>(a: T, b: T): number {
+  // Code-point order, not localeCompare: the hash must not depend on the process locale.
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}
+
+function resolve(spec: MonitoringProfileSpec): ResolvedProfileSpec {
+  const { nodeSelector: _selector, ...rest } = spec;
+  return rest;
+}
+
+// Label values are at most 63 characters; node names may be DNS subdomains up to 253.
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+
+/**
+ * The NodeMonitor the operator applies (server-side apply, its own field manager) for one node: the
+ * profiles selecting it sorted by name, each without its nodeSelector, and `configHash` over exactly that
+ * list (`sha256:<hex>` of its canonical JSON). The hash changes with any profile's name, generation or
+ * spec and never with key order. The owner reference to the Node lets the garbage collector delete the
+ * NodeMonitor with its node; blockOwnerDeletion is false so the operator needs no rights on Node
+ * finalizers. The `vesmon.io/node` label is left out for node names that are not valid label values
+ * (longer than 63 characters); the object's name is the node name anyway.
+ */
+export function renderNodeMonitor(node: NodeInput, profiles: readonly ProfileInput[]): NodeMonitor {
+  const list: NodeProfile[] = [...profiles]
+    .sort(byName)
+    .map((p) => ({ name: p.name, generation: p.generation, spec: resolve(p.spec) }));
+  const labels: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY };
+  if (node.name.length <= 63 && LABEL_VALUE.test(node.name)) labels[NODE_LABEL] = node.name;
+  return {
+    apiVersion: API_VERSION,
+    kind: "NodeMonitor",
+    metadata: {
+      name: node.name,
+      labels,
+      ownerReferences: [
+        {
+          apiVersion: "v1",
+          kind: "Node",
+          name: node.name,
+          uid: node.uid,
+          controller: true,
+          blockOwnerDeletion: false,
+        },
+      ],
+    },
+    spec: { nodeName: node.name, configHash: contentHash(list), profiles: list },
+  };
+}
+
+/**
+ * Which profiles select which node: node name to the sorted names of the profiles whose nodeSelector
+ * matches its labels. Nodes no profile selects are left out. Entries are in node-name order.
+ */
+export function selectNodes(
+  profiles: readonly ProfileInput[],
+  nodes: readonly NodeInput[],
+): Map<string, string[]> {
+  const sortedProfiles = [...profiles].sort(byName);
+  const out = new Map<string, string[]>();
+  for (const node of [...nodes].sort(byName)) {
+    const names = sortedProfiles
+      .filter((p) => matchesSelector(p.spec.nodeSelector, node.labels ?? {}))
+      .map((p) => p.name);
+    if (names.length > 0) out.set(node.name, names);
+  }
+  return out;
+}
+
+/**
+ * The NodeMonitors that should exist: one per node selected by at least one profile, in node-name order.
+ * A node no profile selects gets none; the caller deletes the stale ones it finds.
+ */
+export function desiredNodeMonitors(
+  profiles: readonly ProfileInput[],
+  nodes: readonly NodeInput[],
+): NodeMonitor[] {
+  const byProfileName = new Map(profiles.map((p) => [p.name, p]));
+  const byNodeName = new Map(nodes.map((n) => [n.name, n]));
+  const out: NodeMonitor[] = [];
+  for (const [nodeName, names] of selectNodes(profiles, nodes)) {
+    const node = byNodeName.get(nodeName) as NodeInput;
+    out.push(
+      renderNodeMonitor(
+        node,
+        names.map((n) => byProfileName.get(n) as ProfileInput),
+      ),
+    );
+  }
+  return out;
+}

@@ -1,0 +1,223 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ListenerProcess } from "../../agent/listener/process.ts";
+import { schemaValidator } from "../../agent/listener/ves-validator.ts";
+import { FakeApiServer } from "../fake-apiserver/index.ts";
+
+// The whole system on one machine: the fake API server, the operator (leader-elected), three agent processes
+// standing in for three nodes (this host's /proc), and vesmon-listener validating every event.
+const NS = "vesmon-system";
+const NODES = ["worker-1", "worker-2", "worker-3"];
+let api: FakeApiServer;
+let listener: ListenerProcess;
+let dir: string;
+let kubeconfig: string;
+const procs: { name: string; proc: ChildProcess; stderr: string }[] = [];
+
+function run(name: string, script: string, args: string[], env: Record<string, string> = {}) {
+  const entry = {
+    name,
+    proc: spawn(process.execPath, [join(import.meta.dirname, "../..", script), ...args], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "ignore", "pipe"],
+    }),
+    stderr: "",
+  };
+  entry.proc.stderr?.on("data", (c: Buffer) => {
+    entry.stderr += c.toString();
+  });
+  procs.push(entry);
+  return entry;
+}
+
+type ProfileStatus = {
+  observedGeneration?: number;
+  selectedNodes?: number;
+  appliedNodes?: number;
+  degradedNodes?: number;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+};
+const profileStatus = (name: string) =>
+  (api.get("vesmon.io/v1alpha1", "MonitoringProfile", name) as { status?: ProfileStatus } | undefined)
+    ?.status;
+const condition = (name: string, type: string) =>
+  profileStatus(name)?.conditions?.find((c) => c.type === type);
+
+async function until(check: () => boolean | Promise<boolean>, what: string, ms = 45_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end)
+      throw new Error(
+        `timed out waiting for ${what}\nfleet: ${JSON.stringify(profileStatus("fleet"))}\n${procs.map((p) => `--- ${p.name}\n${p.stderr.slice(-1500)}`).join("\n")}`,
+      );
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const profile = (name: string, spec: object) => ({
+  apiVersion: "vesmon.io/v1alpha1",
+  kind: "MonitoringProfile",
+  metadata: { name },
+  spec,
+});
+const fleetSpec = (collectors: object[]) => ({
+  collectors,
+  events: { measurementInterval: "5s", heartbeatInterval: "5s" },
+  sinks: [
+    {
+      name: "ves",
+      ves: { url: listener.url, timeout: "2s", retry: { initialBackoff: "100ms", maxBackoff: "1s" } },
+    },
+  ],
+});
+
+beforeAll(async () => {
+  api = new FakeApiServer();
+  await api.start();
+  listener = new ListenerProcess({ port: 0, validate: schemaValidator() });
+  await listener.start();
+  dir = await mkdtemp(join(tmpdir(), "vesmon-system-"));
+  kubeconfig = join(dir, "kubeconfig");
+  await writeFile(kubeconfig, api.kubeConfig().exportConfig());
+  api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+  for (const [i, n] of NODES.entries())
+    api.create({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: {
+        name: n,
+        labels: { "kubernetes.io/hostname": n, ...(i === 2 ? { "vesmon.io/libvirt": "yes" } : {}) },
+      },
+    });
+  run("operator", "operator/main.ts", [
+    "--kubeconfig",
+    kubeconfig,
+    "--namespace",
+    NS,
+    "--identity",
+    "op-a",
+    "--listen",
+    "127.0.0.1:0",
+  ]);
+  for (const n of NODES)
+    run(n, "agent/main.ts", ["--kubeconfig", kubeconfig, "--state-dir", join(dir, n), "--listen", ""], {
+      NODE_NAME: n,
+    });
+}, 60_000);
+
+afterAll(async () => {
+  for (const p of procs) if (p.proc.exitCode === null) p.proc.kill("SIGKILL");
+  await listener?.close();
+  await api?.close();
+});
+
+describe("operator, three agents and a VES collector", () => {
+  it("makes a profile Ready on every selected node, with events from each node", async () => {
+    api.create(
+      profile(
+        "fleet",
+        fleetSpec([
+          { name: "load", interval: "1s" },
+          { name: "cpu", interval: "1s" },
+        ]),
+      ),
+    );
+    await until(() => condition("fleet", "Ready")?.status === "True", "fleet Ready");
+    expect(profileStatus("fleet")).toMatchObject({
+      observedGeneration: 1,
+      selectedNodes: 3,
+      appliedNodes: 3,
+      degradedNodes: 0,
+    });
+    expect(condition("fleet", "Accepted")).toMatchObject({ status: "True" });
+    expect(
+      api
+        .list("vesmon.io/v1alpha1", "NodeMonitor")
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(NODES);
+    const lease = api.get("coordination.k8s.io/v1", "Lease", "vesmon-operator", NS) as
+      | { spec?: { holderIdentity?: string } }
+      | undefined;
+    expect(lease?.spec?.holderIdentity).toBe("op-a");
+    await until(async () => {
+      const events = (
+        (await (await fetch(`${listener.url}/control/events`)).json()) as {
+          events: { event: { commonEventHeader: { domain: string; sourceName: string } } }[];
+        }
+      ).events;
+      const sources = new Set(
+        events
+          .filter((e) => e.event.commonEventHeader.domain === "measurement")
+          .map((e) => e.event.commonEventHeader.sourceName),
+      );
+      return NODES.every((n) => sources.has(n));
+    }, "measurement events from all three nodes");
+  }, 90_000);
+
+  it("rolls a change out and reports the new generation Ready", async () => {
+    const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
+    api.update({
+      ...current,
+      spec: fleetSpec([
+        { name: "load", interval: "1s" },
+        { name: "cpu", interval: "1s" },
+        { name: "memory", interval: "1s" },
+      ]),
+    });
+    await until(
+      () =>
+        profileStatus("fleet")?.observedGeneration === 2 &&
+        condition("fleet", "Ready")?.status === "True" &&
+        profileStatus("fleet")?.appliedNodes === 3,
+      "generation 2 Ready",
+    );
+    const nm = api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-1") as {
+      status?: { jobs?: { collector: string }[] };
+    };
+    expect(nm.status?.jobs?.map((j) => j.collector).sort()).toEqual(["cpu", "load", "memory"]);
+  }, 90_000);
+
+  it("names the failing node in Degraded when its agent cannot run a job", async () => {
+    api.create(
+      profile("vms", {
+        nodeSelector: { matchLabels: { "vesmon.io/libvirt": "yes" } },
+        collectors: [
+          {
+            name: "virt",
+            interval: "1s",
+            libvirt: { socket: "/nonexistent/libvirt-sock-ro", timeout: "1s" },
+          },
+        ],
+        events: { measurementInterval: "5s", heartbeatInterval: "5s" },
+        sinks: [{ name: "out", stdout: {} }],
+      }),
+    );
+    await until(() => condition("vms", "Degraded")?.status === "True", "vms Degraded");
+    expect(profileStatus("vms")).toMatchObject({ selectedNodes: 1, degradedNodes: 1 });
+    expect(condition("vms", "Degraded")?.message).toMatch(/worker-3/);
+  }, 90_000);
+
+  it("drops a node's NodeMonitor when the node goes away", async () => {
+    api.delete("v1", "Node", "worker-3");
+    await until(
+      () => api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-3") === undefined,
+      "worker-3's NodeMonitor gone",
+    );
+    await until(() => profileStatus("fleet")?.selectedNodes === 2, "fleet down to two nodes");
+  }, 60_000);
+
+  it("stops every process cleanly on SIGTERM", async () => {
+    for (const p of procs) if (p.proc.exitCode === null && p.name !== "worker-3") p.proc.kill("SIGTERM");
+    for (const p of procs.filter((x) => x.name !== "worker-3"))
+      expect(
+        await new Promise((r) =>
+          p.proc.exitCode !== null ? r(p.proc.exitCode) : p.proc.once("exit", (c) => r(c)),
+        ),
+        p.name,
+      ).toBe(0);
+  }, 60_000);
+});
