@@ -1,14 +1,16 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListenerProcess } from "../../agent/listener/process.ts";
 import { schemaValidator } from "../../agent/listener/ves-validator.ts";
 import { FakeApiServer } from "../fake-apiserver/index.ts";
 
-// The whole system on one machine: the fake API server, the operator (leader-elected), three agent processes
-// standing in for three nodes (this host's /proc), and vesmon-listener validating every event.
+// The whole system on one machine: the fake API server, two operator replicas (leader-elected), three agent
+// processes standing in for three nodes (this host's /proc), and vesmon-listener validating every event.
+// Profiles are applied and awaited with kubectl, as a user would.
 const NS = "vesmon-system";
 const NODES = ["worker-1", "worker-2", "worker-3"];
 let api: FakeApiServer;
@@ -63,7 +65,20 @@ const profile = (name: string, spec: object) => ({
   metadata: { name },
   spec,
 });
+const kubectl = async (...args: string[]) =>
+  (await promisify(execFile)("kubectl", ["--kubeconfig", kubeconfig, ...args], { timeout: 90_000 })).stdout;
+const nodeMonitorProfiles = (node: string) =>
+  (
+    (
+      api.get("vesmon.io/v1alpha1", "NodeMonitor", node) as
+        | { spec?: { profiles?: { name: string }[] } }
+        | undefined
+    )?.spec?.profiles ?? []
+  ).map((p) => p.name);
+const applyRequests = () =>
+  api.requests.filter((r) => r.method === "PATCH" && /\/nodemonitors\/[^/]+$/.test(r.path)).length;
 const fleetSpec = (collectors: object[]) => ({
+  nodeSelector: { matchExpressions: [{ key: "vesmon.io/monitoring", operator: "NotIn", values: ["off"] }] },
   collectors,
   events: { measurementInterval: "5s", heartbeatInterval: "5s" },
   sinks: [
@@ -92,16 +107,27 @@ beforeAll(async () => {
         labels: { "kubernetes.io/hostname": n, ...(i === 2 ? { "vesmon.io/libvirt": "yes" } : {}) },
       },
     });
-  run("operator", "operator/main.ts", [
-    "--kubeconfig",
-    kubeconfig,
-    "--namespace",
-    NS,
-    "--identity",
-    "op-a",
-    "--listen",
-    "127.0.0.1:0",
-  ]);
+  const operator = (id: string) =>
+    run(id, "operator/main.ts", [
+      "--kubeconfig",
+      kubeconfig,
+      "--namespace",
+      NS,
+      "--identity",
+      id,
+      "--listen",
+      "127.0.0.1:0",
+    ]);
+  operator("op-a");
+  // The second replica starts once the first leads, so which one leads is known.
+  const holder = () =>
+    (
+      api.get("coordination.k8s.io/v1", "Lease", "vesmon-operator", NS) as
+        | { spec?: { holderIdentity?: string } }
+        | undefined
+    )?.spec?.holderIdentity;
+  await until(() => holder() === "op-a", "op-a leading");
+  operator("op-b");
   for (const n of NODES)
     run(n, "agent/main.ts", ["--kubeconfig", kubeconfig, "--state-dir", join(dir, n), "--listen", ""], {
       NODE_NAME: n,
@@ -158,7 +184,8 @@ describe("operator, three agents and a VES collector", () => {
     }, "measurement events from all three nodes");
   }, 90_000);
 
-  it("rolls a change out and reports the new generation Ready", async () => {
+  it("rolls a change out and reports the new generation Ready, the agents hot-applying without a restart", async () => {
+    const agentPids = procs.filter((p) => p.name.startsWith("worker")).map((p) => p.proc.pid);
     const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
     api.update({
       ...current,
@@ -179,6 +206,34 @@ describe("operator, three agents and a VES collector", () => {
       status?: { jobs?: { collector: string }[] };
     };
     expect(nm.status?.jobs?.map((j) => j.collector).sort()).toEqual(["cpu", "load", "memory"]);
+    expect(
+      procs.filter((p) => p.name.startsWith("worker") && p.proc.exitCode === null).map((p) => p.proc.pid),
+    ).toEqual(agentPids);
+  }, 90_000);
+
+  it("takes a node labelled out of the selector out of the profile", async () => {
+    // Unconditional updates (no resourceVersion), as `kubectl label --overwrite` would make.
+    const { resourceVersion: _rv, ...meta } = api.get("v1", "Node", "worker-2")!.metadata as {
+      resourceVersion?: string;
+      name: string;
+      labels: Record<string, string>;
+    };
+    const node = (labels: Record<string, string>) => ({
+      apiVersion: "v1",
+      kind: "Node",
+      metadata: { ...meta, labels },
+    });
+    api.update(node({ ...meta.labels, "vesmon.io/monitoring": "off" }));
+    await until(() => !nodeMonitorProfiles("worker-2").includes("fleet"), "fleet gone from worker-2");
+    await until(
+      () => profileStatus("fleet")?.selectedNodes === 2 && condition("fleet", "Ready")?.status === "True",
+      "fleet Ready on two nodes",
+    );
+    api.update(node(meta.labels));
+    await until(
+      () => nodeMonitorProfiles("worker-2").includes("fleet") && profileStatus("fleet")?.appliedNodes === 3,
+      "worker-2 back",
+    );
   }, 90_000);
 
   it("names the failing node in Degraded when its agent cannot run a job", async () => {
@@ -201,6 +256,54 @@ describe("operator, three agents and a VES collector", () => {
     expect(condition("vms", "Degraded")?.message).toMatch(/worker-3/);
   }, 90_000);
 
+  it("empties a deleted profile from every NodeMonitor", async () => {
+    expect(nodeMonitorProfiles("worker-3")).toContain("vms");
+    api.delete("vesmon.io/v1alpha1", "MonitoringProfile", "vms");
+    await until(
+      () => NODES.every((n) => !nodeMonitorProfiles(n).includes("vms")),
+      "vms gone from every NodeMonitor",
+    );
+  }, 60_000);
+
+  it("converges after cut watches and forced 410s", async () => {
+    api.failNext("GET", /^\/apis\/vesmon\.io\/v1alpha1\/monitoringprofiles$/, 410, 2);
+    api.cutWatches();
+    const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
+    api.update({
+      ...current,
+      spec: fleetSpec([
+        { name: "load", interval: "2s" },
+        { name: "memory", interval: "1s" },
+      ]),
+    });
+    await until(
+      () => profileStatus("fleet")?.observedGeneration === 3 && profileStatus("fleet")?.appliedNodes === 3,
+      "generation 3 applied everywhere",
+      60_000,
+    );
+  }, 90_000);
+
+  it("hands over to the other replica when the leader is killed, without writing again what is applied", async () => {
+    const before = applyRequests();
+    procs.find((p) => p.name === "op-a")!.proc.kill("SIGKILL");
+    const lease = () =>
+      (
+        api.get("coordination.k8s.io/v1", "Lease", "vesmon-operator", NS) as {
+          spec?: { holderIdentity?: string };
+        }
+      ).spec?.holderIdentity;
+    await until(() => lease() === "op-b", "op-b leading", 40_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(applyRequests()).toBe(before);
+    const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
+    api.update({ ...current, spec: fleetSpec([{ name: "load", interval: "1s" }]) });
+    await until(
+      () => profileStatus("fleet")?.observedGeneration === 4 && profileStatus("fleet")?.appliedNodes === 3,
+      "generation 4 applied by op-b",
+      60_000,
+    );
+  }, 90_000);
+
   it("drops a node's NodeMonitor when the node goes away", async () => {
     api.delete("v1", "Node", "worker-3");
     await until(
@@ -211,8 +314,9 @@ describe("operator, three agents and a VES collector", () => {
   }, 60_000);
 
   it("stops every process cleanly on SIGTERM", async () => {
-    for (const p of procs) if (p.proc.exitCode === null && p.name !== "worker-3") p.proc.kill("SIGTERM");
-    for (const p of procs.filter((x) => x.name !== "worker-3"))
+    const live = procs.filter((p) => p.proc.exitCode === null && p.proc.signalCode === null);
+    for (const p of live) p.proc.kill("SIGTERM");
+    for (const p of live)
       expect(
         await new Promise((r) =>
           p.proc.exitCode !== null ? r(p.proc.exitCode) : p.proc.once("exit", (c) => r(c)),
