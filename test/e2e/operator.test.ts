@@ -142,16 +142,28 @@ afterAll(async () => {
 
 describe("operator, three agents and a VES collector", () => {
   it("makes a profile Ready on every selected node, with events from each node", async () => {
-    api.create(
-      profile(
-        "fleet",
-        fleetSpec([
-          { name: "load", interval: "1s" },
-          { name: "cpu", interval: "1s" },
-        ]),
+    const file = join(dir, "fleet.yaml");
+    await writeFile(
+      file,
+      JSON.stringify(
+        profile(
+          "fleet",
+          fleetSpec([
+            { name: "load", interval: "1s" },
+            { name: "cpu", interval: "1s" },
+          ]),
+        ),
       ),
     );
-    await until(() => condition("fleet", "Ready")?.status === "True", "fleet Ready");
+    expect(await kubectl("apply", "--server-side", "--validate=false", "-f", file)).toMatch(
+      /monitoringprofile.vesmon.io\/fleet serverside-applied/,
+    );
+    expect(await kubectl("wait", "--for=condition=Ready", "mp/fleet", "--timeout=60s")).toMatch(
+      /condition met/,
+    );
+    expect(
+      await kubectl("get", "mp", "fleet", "-o", "jsonpath={.status.appliedNodes}/{.status.selectedNodes}"),
+    ).toBe("3/3");
     expect(profileStatus("fleet")).toMatchObject({
       observedGeneration: 1,
       selectedNodes: 3,
