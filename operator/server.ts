@@ -36,6 +36,16 @@ export function operatorMetrics(state: OperatorState): Registry {
     },
   });
   new Gauge({
+    name: "vesmon_operator_reconcile_seconds_total",
+    help: "Time spent reconciling, by kind.",
+    labelNames: ["kind"],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [kind, s] of Object.entries(controller.stats.seconds)) this.set({ kind }, s);
+    },
+  });
+  new Gauge({
     name: "vesmon_operator_writes_total",
     help: "Writes made to the API server (applies, status patches, deletes).",
     registers: [r],
