@@ -1,6 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import nock from "nock";
-import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, it } from "vitest";
 import { patchStatus, serverSideApply } from "./apply.ts";
 import { Reflector } from "./reflector.ts";
 
