@@ -2,6 +2,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
+import { createLogger } from "../kube/log.ts";
+import { realTimers } from "../kube/timers.ts";
 import { Agent } from "./agent.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
 import { defaultProfile } from "./config/default-profile.ts";
@@ -9,14 +11,12 @@ import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
 import { type NodeMonitorConfig, NodeMonitorSource } from "./config/node-monitor-source.ts";
 import { readProfiles } from "./config/profile-files.ts";
 import { HostPaths } from "./host-paths.ts";
-import { createLogger } from "./log.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
 import { buildServer } from "./server.ts";
 import { DEFAULT_CREDENTIALS_DIR } from "./sinks/credentials.ts";
 import { renderStatus } from "./status/render.ts";
 import { StatusWriter } from "./status/writer.ts";
-import { realTimers } from "./timers.ts";
 import { agentVersion } from "./version.ts";
 
 const USAGE = `usage: vesmon-agent [--profile FILE|DIR] [options]
@@ -38,7 +38,7 @@ refused, naming the field, and the running configuration stays.
   --kubeconfig FILE          cluster mode with this kubeconfig instead of the pod's service account
 `;
 
-const log = createLogger();
+const log = createLogger("vesmon-agent", process.env.AGENT_LOG_LEVEL ?? "info");
 const VERSION = agentVersion();
 
 async function check(path: string): Promise<number> {

@@ -6,8 +6,8 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { realTimers, type Timers } from "../agent/timers.ts";
 import { isNotFound } from "./apply.ts";
+import { realTimers, type Timers } from "./timers.ts";
 
 /** The object an event is about. */
 export interface InvolvedObject {

@@ -1,7 +1,7 @@
 import { CoordinationV1Api, type KubeConfig, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { realTimers, type Timers } from "../agent/timers.ts";
 import { isConflict, isNotFound } from "./apply.ts";
+import { realTimers, type Timers } from "./timers.ts";
 
 /** Settings of a leader elector. Durations default to client-go's 15 s / 10 s / 2 s. */
 export interface LeaderElectorOptions {

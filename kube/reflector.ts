@@ -1,8 +1,8 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "../agent/backoff.ts";
-import { realTimers, type Timers } from "../agent/timers.ts";
+import { type BackoffOptions, backoffDelay } from "./backoff.ts";
+import { realTimers, type Timers } from "./timers.ts";
 
 /** The part of an object a reflector reads. */
 export interface KubeObject {

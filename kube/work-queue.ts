@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import { realTimers, type Timers } from "../agent/timers.ts";
+import { realTimers, type Timers } from "./timers.ts";
 
 /** Settings of a work queue. Defaults are client-go's `DefaultControllerRateLimiter`. */
 export interface WorkQueueOptions {

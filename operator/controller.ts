@@ -1,11 +1,11 @@
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import type { Timers } from "../agent/timers.ts";
 import type { MonitoringProfile, MonitoringProfileStatus, NodeMonitor } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
 import { findCondition } from "../kube/conditions.ts";
 import { type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
+import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
 import { CREDENTIALS_HASH_ANNOTATION, referencedSecrets, renderCredentialsSecret } from "./credentials.ts";
 import { canonicalJson, desiredNodeMonitors, MANAGED_BY, MANAGED_BY_LABEL, selectNodes } from "./render.ts";

@@ -2,10 +2,10 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
-import { createLogger } from "../agent/log.ts";
-import { realTimers } from "../agent/timers.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
+import { createLogger } from "../kube/log.ts";
+import { realTimers } from "../kube/timers.ts";
 import { Controller } from "./controller.ts";
 import { buildOperatorServer } from "./server.ts";
 
@@ -30,7 +30,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const log = createLogger(process.env.OPERATOR_LOG_LEVEL ?? "info").child({ name: "vesmon-operator" });
+const log = createLogger("vesmon-operator", process.env.OPERATOR_LOG_LEVEL ?? "info");
 
 async function main(): Promise<number | undefined> {
   let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { realTimers } from "../timers.ts";
+import { realTimers } from "../../kube/timers.ts";
 import { type FileConfig, ProfileFileSource } from "./file-source.ts";
 
 const yaml = (name: string, interval: string) => `apiVersion: vesmon.io/v1alpha1

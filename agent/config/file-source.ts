@@ -2,8 +2,8 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import type { Timers } from "../../kube/timers.ts";
 import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
-import type { Timers } from "../timers.ts";
 import { type ProfileError, readProfiles } from "./profile-files.ts";
 
 /** Settings of a profile file source. */

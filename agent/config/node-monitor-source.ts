@@ -4,8 +4,8 @@ import type { NodeMonitor } from "../../api/v1alpha1/types.ts";
 import { validateNodeMonitor } from "../../api/v1alpha1/validators.ts";
 import { formatFieldErrors } from "../../api/validate.ts";
 import { type KubeObject, Reflector } from "../../kube/reflector.ts";
+import type { Timers } from "../../kube/timers.ts";
 import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
-import type { Timers } from "../timers.ts";
 
 /** The NodeMonitor's desired configuration, or why it cannot be run. */
 export type NodeMonitorConfig =

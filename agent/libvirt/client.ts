@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "../backoff.ts";
-import { realTimers, type Timers } from "../timers.ts";
+import { type BackoffOptions, backoffDelay } from "../../kube/backoff.ts";
+import { realTimers, type Timers } from "../../kube/timers.ts";
 import { RpcConnection as Rpc, type RpcConnection, type RpcConnectionOptions } from "./connection.ts";
 import { LibvirtConnectionError } from "./errors.ts";
 import {

@@ -1,6 +1,6 @@
 import { connect as netConnect } from "node:net";
 import type { Duplex } from "node:stream";
-import { realTimers, type Timers } from "../timers.ts";
+import { realTimers, type Timers } from "../../kube/timers.ts";
 import { LibvirtConnectionError, LibvirtError, LibvirtTimeoutError } from "./errors.ts";
 import {
   decodeHeader,

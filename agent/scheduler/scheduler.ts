@@ -1,9 +1,9 @@
 import type { Logger } from "pino";
-import { backoffDelay } from "../backoff.ts";
+import { backoffDelay } from "../../kube/backoff.ts";
+import type { Timers } from "../../kube/timers.ts";
 import type { Collector, CollectorEnv } from "../collectors/collector.ts";
 import type { CollectorRegistry } from "../collectors/registry.ts";
 import type { CollectResult } from "../collectors/sample.ts";
-import type { Timers } from "../timers.ts";
 import type { JobSpec } from "./job.ts";
 import { plan } from "./plan.ts";
 

@@ -2,7 +2,7 @@ import type { Logger } from "pino";
 import { parseDuration } from "../../api/duration.ts";
 import { parseQuantity } from "../../api/quantity.ts";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
-import { backoffDelay } from "../backoff.ts";
+import { backoffDelay } from "../../kube/backoff.ts";
 import { HttpTransport, type Transport, type TransportSecurity } from "./http-transport.ts";
 import type { SendResult } from "./send-result.ts";
 import type { Sink, SinkState } from "./sink.ts";

@@ -1,7 +1,7 @@
 import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { NodeMonitorStatus } from "../../api/v1alpha1/types.ts";
-import type { Timers } from "../timers.ts";
+import type { Timers } from "../../kube/timers.ts";
 import { statusFingerprint } from "./render.ts";
 
 /** Settings of the status writer. */

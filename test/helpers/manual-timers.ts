@@ -1,4 +1,4 @@
-import type { Timers } from "../../agent/timers.ts";
+import type { Timers } from "../../kube/timers.ts";
 
 /** Timers driven by the test: time moves only when `advance` is called, running what falls due in order. */
 export class ManualTimers implements Timers {

@@ -21,6 +21,9 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
     neededBy: "kubectl against the fake API server in the e2e test",
     unlessCommand: "kubectl",
   },
+  { name: "golang-go", neededBy: "building the offline Helm chart renderer (test/chart/render.go)" },
+  { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig template functions for the chart renderer" },
+  { name: "golang-gopkg-yaml.v3-dev", neededBy: "YAML for the chart renderer (values, toYaml)" },
 ];
 
 /** Picks the wanted packages that `dpkg-query -W -f '${Package} ${db:Status-Status}\n'` does not report installed. */
