@@ -22,7 +22,7 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
     unlessCommand: "kubectl",
   },
   { name: "golang-go", neededBy: "building the offline Helm chart renderer (test/chart/render.go)" },
-  { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig template functions for the chart renderer" },
+  { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig functions for the chart renderer" },
   { name: "golang-gopkg-yaml.v3-dev", neededBy: "YAML for the chart renderer (values, toYaml)" },
 ];
 
