@@ -18,6 +18,7 @@ in step, and rolls the agents' reports up into each profile's status. Leader-ele
   --namespace NS        the operator's namespace (default: OPERATOR_NAMESPACE, POD_NAMESPACE, else vesmon-system)
   --identity ID         this replica's name in the Lease (default: POD_NAME, else the host name)
   --listen HOST:PORT    /healthz, /readyz, /metrics (default: 0.0.0.0:8080)
+  --credentials-secret NAME  the managed Secret the agents mount (default: vesmon-agent-credentials)
   --no-leader-elect     run without leader election (a single replica)
 `;
 
@@ -26,6 +27,7 @@ const OPTIONS = {
   namespace: { type: "string" },
   identity: { type: "string" },
   listen: { type: "string" },
+  "credentials-secret": { type: "string" },
   "no-leader-elect": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -60,6 +62,7 @@ async function main(): Promise<number | undefined> {
   const controller = new Controller({
     kubeConfig,
     namespace,
+    ...(args["credentials-secret"] ? { credentialsSecret: args["credentials-secret"] } : {}),
     timers: realTimers,
     log,
     onTransition: (p, type, reason, message) =>
