@@ -113,7 +113,9 @@ async function main(): Promise<number | undefined> {
     let seen: NodeMonitorConfig | undefined;
     let running: { generation: number; configHash: string } | undefined;
     let previous: ReturnType<typeof renderStatus> | undefined;
-    const report = () =>
+    // No NodeMonitor, no status to write (the node is not selected); the next one that appears gets it.
+    const report = () => {
+      if (source.current() === undefined) return;
       writer.request(() => {
         previous = renderStatus({
           generation: seen?.generation ?? 0,
@@ -126,6 +128,7 @@ async function main(): Promise<number | undefined> {
         });
         return previous;
       });
+    };
     source.start((config) => {
       seen = config;
       if (!config.ok) {

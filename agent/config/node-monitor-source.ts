@@ -65,6 +65,12 @@ export class NodeMonitorSource {
 
   /** Starts watching; `onConfig` gets each new spec generation (and an empty one when the object goes away). */
   start(onConfig: (c: NodeMonitorConfig) => void): void {
+    // A node no profile selects has no NodeMonitor: after the first list that is an empty configuration,
+    // so the agent still becomes ready (and runs nothing) instead of waiting for an event that never comes.
+    void this.#reflector.synced.then(() => {
+      if (this.#lastGeneration === undefined && !this.#reflector.cache.has(this.#opts.nodeName))
+        onConfig({ ok: true, generation: 0, configHash: "", profiles: [] });
+    });
     this.#reflector.start((e) => {
       if (e.object.metadata.name !== this.#opts.nodeName) return;
       if (e.type === "DELETED") {

@@ -86,6 +86,8 @@ export class StatusWriter {
       this.#lastWrite = now;
       this.#lastFingerprint = fingerprint;
     } catch (err) {
+      // No NodeMonitor (no profile selects this node): there is no status to write until one appears.
+      if ((err as { code?: number }).code === 404) return;
       this.#opts.log?.warn(
         { node: this.#opts.nodeName, err: (err as Error).message },
         "cannot write NodeMonitor status; retrying",

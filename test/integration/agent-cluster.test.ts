@@ -166,3 +166,50 @@ describe("agent in cluster mode", () => {
     expect(await exited).toBe(0);
   });
 });
+
+describe("agent on a node no profile selects", () => {
+  it("becomes ready with nothing to run, and writes no status", async () => {
+    const api2 = new FakeApiServer();
+    await api2.start();
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-unselected-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    await writeFile(kubeconfig, api2.kubeConfig().exportConfig());
+    const proc = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, "../../agent/main.ts"),
+        "--kubeconfig",
+        kubeconfig,
+        "--state-dir",
+        join(dir, "state"),
+        "--listen",
+        "127.0.0.1:0",
+      ],
+      { env: { ...process.env, NODE_NAME: "idle-1" }, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let err = "";
+    proc.stderr?.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    try {
+      const end = Date.now() + 20_000;
+      let url: string | undefined;
+      while (!url && Date.now() < end) {
+        url = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(err)?.[1];
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(url, err).toBeDefined();
+      let ready = 0;
+      while (ready !== 200 && Date.now() < end) {
+        ready = (await fetch(`${url}/readyz`)).status;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ready).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(api2.requests.filter((r) => r.method === "PATCH")).toEqual([]);
+    } finally {
+      proc.kill("SIGKILL");
+      await api2.close();
+    }
+  }, 30_000);
+});
