@@ -61,6 +61,68 @@ const BUILTINS: Builtin[] = [
     namespaced: true,
     shortNames: ["ev"],
   },
+  // What the Helm chart renders, so its manifests can be applied with kubectl (stored, not run).
+  { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"] },
+  {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+    namespaced: true,
+    shortNames: ["sa"],
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    namespaced: true,
+    shortNames: ["deploy"],
+    statusSubresource: true,
+    generation: true,
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "DaemonSet",
+    plural: "daemonsets",
+    namespaced: true,
+    shortNames: ["ds"],
+    statusSubresource: true,
+    generation: true,
+  },
+  {
+    group: "policy",
+    version: "v1",
+    kind: "PodDisruptionBudget",
+    plural: "poddisruptionbudgets",
+    namespaced: true,
+    shortNames: ["pdb"],
+    statusSubresource: true,
+    generation: true,
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRole",
+    plural: "clusterroles",
+    namespaced: false,
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRoleBinding",
+    plural: "clusterrolebindings",
+    namespaced: false,
+  },
+  { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "RoleBinding",
+    plural: "rolebindings",
+    namespaced: true,
+  },
 ];
 
 const VALIDATORS: Record<string, (obj: unknown) => Validated<unknown>> = {
@@ -72,7 +134,7 @@ function fromBuiltin(b: Builtin): ResourceType {
   return {
     singular: b.kind.toLowerCase(),
     shortNames: [],
-    // Node has a status subresource; the others here have no status at all.
+    // Node has a status subresource; the others have none unless their entry says so.
     statusSubresource: b.kind === "Node",
     generation: false,
     custom: false,
