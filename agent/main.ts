@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
+import { parseCli } from "../kube/cli.ts";
 import { createLogger } from "../kube/log.ts";
 import { realTimers } from "../kube/timers.ts";
 import { Agent } from "./agent.ts";
@@ -61,17 +61,9 @@ const OPTIONS = {
 } as const;
 
 async function main(): Promise<number | undefined> {
-  let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
-  try {
-    args = parseArgs({ options: OPTIONS }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const cli = parseCli(OPTIONS, USAGE);
+  if (!cli.ok) return cli.code;
+  const args = cli.values;
   if (args.check) {
     if (args.profile) return check(args.profile);
     process.stderr.write(`--check needs --profile\n${USAGE}`);

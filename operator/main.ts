@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
-import { parseArgs } from "node:util";
 import { KubeConfig } from "@kubernetes/client-node";
+import { parseCli } from "../kube/cli.ts";
 import { EventRecorder } from "../kube/events.ts";
 import { LeaderElector } from "../kube/leader-election.ts";
 import { createLogger } from "../kube/log.ts";
@@ -35,17 +35,9 @@ const OPTIONS = {
 const log = createLogger("vesmon-operator", process.env.OPERATOR_LOG_LEVEL ?? "info");
 
 async function main(): Promise<number | undefined> {
-  let args: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
-  try {
-    args = parseArgs({ options: OPTIONS }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
-  if (args.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const cli = parseCli(OPTIONS, USAGE);
+  if (!cli.ok) return cli.code;
+  const args = cli.values;
   const kubeConfig = new KubeConfig();
   if (args.kubeconfig) kubeConfig.loadFromFile(args.kubeconfig);
   else kubeConfig.loadFromCluster();
