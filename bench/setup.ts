@@ -1,0 +1,50 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { missingPackages, type SystemPackage } from "../test/setup/system-packages.ts";
+
+/** The peers the collection benchmark runs next to the agent, and what the guests need; installed when root. */
+export const BENCH_PACKAGES: readonly SystemPackage[] = [
+  {
+    name: "collectd-core",
+    neededBy: "the collectd 5.12 peer (virt, cpu, memory, interface, disk, write_http)",
+  },
+  { name: "prometheus-libvirt-exporter", neededBy: "the libvirt exporter peer" },
+  { name: "prometheus-node-exporter", neededBy: "the node exporter peer" },
+  { name: "libvirt-daemon", neededBy: "the private libvirtd serving the guests" },
+  { name: "libvirt-clients", neededBy: "virsh, to start and destroy the guests" },
+  { name: "qemu-system-x86", neededBy: "the TCG guests" },
+  { name: "qemu-utils", neededBy: "the guests' disk images (qemu-img)" },
+];
+
+function dpkgStatus(names: readonly string[]): string {
+  // dpkg-query exits 1 when some names are unknown to it; its output for the rest is still right.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: this is dpkg-query's format syntax, not a template.
+  const format = "${Package} ${db:Status-Status}\n";
+  return spawnSync("dpkg-query", ["-W", "-f", format, ...names], { encoding: "utf8" }).stdout ?? "";
+}
+
+/**
+ * Installs the missing benchmark packages with apt-get (no recommends) when running as root; otherwise
+ * returns the missing ones so the caller can say what it cannot measure.
+ */
+export function ensureBenchPackages(): SystemPackage[] {
+  const missing = missingPackages(dpkgStatus(BENCH_PACKAGES.map((p) => p.name)), BENCH_PACKAGES);
+  if (missing.length === 0 || process.getuid?.() !== 0) return missing;
+  process.stderr.write(`bench: installing ${missing.map((p) => p.name).join(", ")}\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env });
+  execFileSync(
+    "apt-get",
+    ["install", "-y", "-qq", "--no-install-recommends", ...missing.map((p) => p.name)],
+    { stdio: "inherit", env },
+  );
+  return missingPackages(dpkgStatus(BENCH_PACKAGES.map((p) => p.name)), BENCH_PACKAGES);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const left = ensureBenchPackages();
+  if (left.length > 0) {
+    process.stderr.write(`bench: still missing: ${left.map((p) => p.name).join(", ")}\n`);
+    process.exitCode = 1;
+  }
+}
