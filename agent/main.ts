@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { hostname } from "node:os";
-import { KubeConfig } from "@kubernetes/client-node";
 import { parseCli } from "../kube/cli.ts";
 import { createLogger } from "../kube/log.ts";
 import { realTimers } from "../kube/timers.ts";
@@ -8,15 +7,12 @@ import { Agent } from "./agent.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
 import { defaultProfile } from "./config/default-profile.ts";
 import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
-import { type NodeMonitorConfig, NodeMonitorSource } from "./config/node-monitor-source.ts";
 import { readProfiles } from "./config/profile-files.ts";
 import { HostPaths } from "./host-paths.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
 import { buildServer } from "./server.ts";
 import { DEFAULT_CREDENTIALS_DIR } from "./sinks/credentials.ts";
-import { renderStatus } from "./status/render.ts";
-import { StatusWriter } from "./status/writer.ts";
 import { agentVersion } from "./version.ts";
 
 const USAGE = `usage: vesmon-agent [--profile FILE|DIR] [options]
@@ -97,57 +93,17 @@ async function main(): Promise<number | undefined> {
   const cluster =
     !args.profile && process.env.NODE_NAME && (args.kubeconfig || process.env.KUBERNETES_SERVICE_HOST);
   if (cluster) {
-    const kubeConfig = new KubeConfig();
-    if (args.kubeconfig) kubeConfig.loadFromFile(args.kubeconfig);
-    else kubeConfig.loadFromCluster();
-    const source = new NodeMonitorSource({ kubeConfig, nodeName, timers: realTimers, log });
-    const writer = new StatusWriter({ kubeConfig, nodeName, timers: realTimers, log });
-    let seen: NodeMonitorConfig | undefined;
-    let running: { generation: number; configHash: string } | undefined;
-    let previous: ReturnType<typeof renderStatus> | undefined;
-    // No NodeMonitor, no status to write (the node is not selected); the next one that appears gets it.
-    const report = () => {
-      if (source.current() === undefined) return;
-      writer.request(() => {
-        previous = renderStatus({
-          generation: seen?.generation ?? 0,
-          ...(running ? { configHash: running.configHash } : {}),
-          agentVersion: VERSION,
-          agent: agent.status(),
-          ...(seen && !seen.ok ? { refused: seen.message } : {}),
-          ...(previous ? { previous } : {}),
-          now: new Date(),
-        });
-        return previous;
-      });
-    };
-    source.start((config) => {
-      seen = config;
-      if (!config.ok) {
-        log.error(
-          { generation: config.generation },
-          `NodeMonitor refused, the running configuration stays: ${config.message}`,
-        );
-        report();
-        return;
-      }
-      void apply(config.profiles).then(() => {
-        running = { generation: config.generation, configHash: config.configHash };
-        report();
-      });
+    const { startClusterMode } = await import("./cluster.ts");
+    const mode = startClusterMode({
+      agent,
+      apply,
+      nodeName,
+      ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+      agentVersion: VERSION,
+      log,
     });
-    const periodic = setInterval(report, 10_000);
-    periodic.unref();
-    stopSource = () => {
-      clearInterval(periodic);
-      source.stop();
-    };
-    flushStatus = async () => {
-      report();
-      await writer.flush();
-      writer.stop();
-    };
-    log.info({ node: nodeName }, "cluster mode: watching this node's NodeMonitor");
+    stopSource = mode.stop;
+    flushStatus = mode.flush;
   } else if (args.profile) {
     const source = new ProfileFileSource({ path: args.profile, timers: realTimers, log });
     const first = await source.read();
