@@ -1,5 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { Watch } from "@kubernetes/client-node";
+import { CustomObjectsApi, Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { type BackoffOptions, backoffDelay } from "./backoff.ts";
 import { realTimers, type Timers } from "./timers.ts";
@@ -211,4 +211,19 @@ export class Reflector<T extends KubeObject> {
       onDone(err);
     }
   }
+}
+
+/** A `list` for a reflector over a cluster-scoped custom resource, with an optional field selector. */
+export function clusterCustomObjectLister<T extends KubeObject>(
+  kubeConfig: KubeConfig,
+  ref: { group: string; version: string; plural: string; fieldSelector?: string },
+): () => Promise<ListResult<T>> {
+  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  return async () => {
+    const r = (await api.listClusterCustomObject(ref)) as {
+      items: T[];
+      metadata: { resourceVersion: string };
+    };
+    return { items: r.items, resourceVersion: r.metadata.resourceVersion };
+  };
 }

@@ -11,3 +11,8 @@ export const realTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   now: () => Date.now(),
 };
+
+/** The next multiple of `intervalMs` after `now`: schedules fall on the same boundaries whenever they start. */
+export function nextBoundary(now: number, intervalMs: number): number {
+  return (Math.floor(now / intervalMs) + 1) * intervalMs;
+}

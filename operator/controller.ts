@@ -4,7 +4,7 @@ import type { MonitoringProfile, MonitoringProfileStatus, NodeMonitor } from "..
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
 import { findCondition } from "../kube/conditions.ts";
-import { type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
+import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
 import { CREDENTIALS_HASH_ANNOTATION, referencedSecrets, renderCredentialsSecret } from "./credentials.ts";
@@ -62,26 +62,18 @@ export class Controller {
   readonly #monitors: Reflector<Obj>;
   readonly #secrets: Reflector<Secret>;
   readonly #core: CoreV1Api;
+  readonly #custom: CustomObjectsApi;
   readonly stats: ControllerStats = { reconciles: {}, errors: 0, writes: 0, seconds: {} };
   #running: Promise<void> | undefined;
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
     const kc = opts.kubeConfig;
-    const custom = kc.makeApiClient(CustomObjectsApi);
     this.#core = kc.makeApiClient(CoreV1Api);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.queue = new WorkQueue<string>({ timers: opts.timers, name: "operator" });
-    const customList = (plural: string) => async (): Promise<ListResult<Obj>> => {
-      const r = (await custom.listClusterCustomObject({
-        group: "vesmon.io",
-        version: "v1alpha1",
-        plural,
-      })) as {
-        items: Obj[];
-        metadata: { resourceVersion: string };
-      };
-      return { items: r.items, resourceVersion: r.metadata.resourceVersion };
-    };
+    const customList = (plural: string) =>
+      clusterCustomObjectLister<Obj>(kc, { group: "vesmon.io", version: "v1alpha1", plural });
     const reflector = <T extends KubeObject>(path: string, list: () => Promise<ListResult<T>>) =>
       new Reflector<T>({ kubeConfig: kc, path, list, timers: opts.timers, log: opts.log });
     this.#profiles = reflector(
@@ -206,11 +198,10 @@ export class Controller {
       });
       this.stats.writes++;
     }
-    const custom = this.#opts.kubeConfig.makeApiClient(CustomObjectsApi);
     for (const [name, raw] of this.#monitors.cache) {
       const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
       if (wanted.has(name) || labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
-      await custom
+      await this.#custom
         .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
         .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;

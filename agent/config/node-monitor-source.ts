@@ -1,9 +1,9 @@
-import { CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { NodeMonitor } from "../../api/v1alpha1/types.ts";
 import { validateNodeMonitor } from "../../api/v1alpha1/validators.ts";
 import { formatFieldErrors } from "../../api/validate.ts";
-import { type KubeObject, Reflector } from "../../kube/reflector.ts";
+import { clusterCustomObjectLister, type KubeObject, Reflector } from "../../kube/reflector.ts";
 import type { Timers } from "../../kube/timers.ts";
 import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
 
@@ -39,24 +39,17 @@ export class NodeMonitorSource {
 
   constructor(opts: NodeMonitorSourceOptions) {
     this.#opts = opts;
-    const api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
     const fieldSelector = `metadata.name=${opts.nodeName}`;
     this.#reflector = new Reflector({
       kubeConfig: opts.kubeConfig,
       path: `/apis/${GROUP}/${VERSION}/${PLURAL}`,
       fieldSelector,
-      list: async () => {
-        const r = (await api.listClusterCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          fieldSelector,
-        })) as {
-          items: (KubeObject & { metadata: { generation?: number } })[];
-          metadata: { resourceVersion: string };
-        };
-        return { items: r.items, resourceVersion: r.metadata.resourceVersion };
-      },
+      list: clusterCustomObjectLister(opts.kubeConfig, {
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        fieldSelector,
+      }),
       ...(opts.timers ? { timers: opts.timers } : {}),
       ...(opts.log ? { log: opts.log } : {}),
       ...(opts.watchdogMs ? { watchdogMs: opts.watchdogMs } : {}),

@@ -2,7 +2,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { parseDuration } from "../../api/duration.ts";
 import type { ResolvedProfileSpec } from "../../api/v1alpha1/types.ts";
-import type { Timers } from "../../kube/timers.ts";
+import { nextBoundary, type Timers } from "../../kube/timers.ts";
 import type { Sample } from "../collectors/sample.ts";
 import { AlarmTable, type AlarmUpdate } from "../faults/alarm.ts";
 import { CollectorFaults } from "../faults/collector-failures.ts";
@@ -245,7 +245,7 @@ export class ProfilePipeline {
     const timers = this.#deps.timers;
     const arm = () => {
       const now = timers.now();
-      const next = (Math.floor(now / intervalMs) + 1) * intervalMs;
+      const next = nextBoundary(now, intervalMs);
       set(
         timers.setTimeout(() => {
           if (this.#closed) return;

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { backoffDelay } from "../../kube/backoff.ts";
-import type { Timers } from "../../kube/timers.ts";
+import { nextBoundary, type Timers } from "../../kube/timers.ts";
 import type { Collector, CollectorEnv } from "../collectors/collector.ts";
 import type { CollectorRegistry } from "../collectors/registry.ts";
 import type { CollectResult } from "../collectors/sample.ts";
@@ -174,7 +174,7 @@ export class Scheduler {
   #schedule(r: Running): void {
     if (r.stopped) return;
     const now = this.#opts.timers.now();
-    const next = (Math.floor(now / r.job.intervalMs) + 1) * r.job.intervalMs;
+    const next = nextBoundary(now, r.job.intervalMs);
     r.timer = this.#opts.timers.setTimeout(() => {
       this.#tick(r);
       this.#schedule(r);

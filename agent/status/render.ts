@@ -25,86 +25,50 @@ const MAX_LISTED = 5;
 export function renderStatus(input: StatusInput): NodeMonitorStatus {
   const { agent, now, generation } = input;
   const refusedProfiles = agent.profiles.filter((p) => p.state === "Refused");
-  let conditions: Condition[] = (input.previous?.conditions ?? []) as Condition[];
-  if (input.refused)
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Applied,
-        status: "False",
-        reason: Reason.ConfigRefused,
-        message: clip(input.refused, 4096),
-        observedGeneration: generation,
-      },
-      now,
-    );
-  else if (refusedProfiles.length)
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Applied,
-        status: "False",
-        reason: Reason.ConfigRefused,
-        message: clip(refusedProfiles.map((p) => `${p.name}: ${p.message ?? "refused"}`).join("; "), 4096),
-        observedGeneration: generation,
-      },
-      now,
-    );
-  else
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Applied,
-        status: "True",
-        reason: Reason.ConfigApplied,
-        message: `${agent.profiles.length} profile(s) applied`,
-        observedGeneration: generation,
-      },
-      now,
-    );
   const failedJobs = agent.jobs.filter((j) => j.state === "Failed");
   const failingSinks = agent.sinks.filter((s) => s.state === "Failing" || s.state === "Retrying");
   const list = (items: string[]) =>
     items.slice(0, MAX_LISTED).join("; ") +
     (items.length > MAX_LISTED ? `; and ${items.length - MAX_LISTED} more` : "");
-  if (failedJobs.length)
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Degraded,
-        status: "True",
+  const applied = input.refused
+    ? { status: "False" as const, reason: Reason.ConfigRefused, message: clip(input.refused, 4096) }
+    : refusedProfiles.length
+      ? {
+          status: "False" as const,
+          reason: Reason.ConfigRefused,
+          message: clip(refusedProfiles.map((p) => `${p.name}: ${p.message ?? "refused"}`).join("; "), 4096),
+        }
+      : {
+          status: "True" as const,
+          reason: Reason.ConfigApplied,
+          message: `${agent.profiles.length} profile(s) applied`,
+        };
+  const degraded = failedJobs.length
+    ? {
+        status: "True" as const,
         reason: Reason.JobsFailing,
         message: clip(list(failedJobs.map((j) => `job ${j.id}: ${j.lastError ?? "failed"}`))),
-        observedGeneration: generation,
-      },
-      now,
-    );
-  else if (failingSinks.length)
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Degraded,
-        status: "True",
-        reason: Reason.SinksFailing,
-        message: clip(
-          list(failingSinks.map((s) => `sink ${s.profile}/${s.name}: ${s.lastError ?? s.state}`)),
-        ),
-        observedGeneration: generation,
-      },
-      now,
-    );
-  else
-    conditions = setCondition(
-      conditions,
-      {
-        type: NodeMonitorCondition.Degraded,
-        status: "False",
-        reason: Reason.AsExpected,
-        message: "all jobs and sinks work",
-        observedGeneration: generation,
-      },
-      now,
-    );
+      }
+    : failingSinks.length
+      ? {
+          status: "True" as const,
+          reason: Reason.SinksFailing,
+          message: clip(
+            list(failingSinks.map((s) => `sink ${s.profile}/${s.name}: ${s.lastError ?? s.state}`)),
+          ),
+        }
+      : { status: "False" as const, reason: Reason.AsExpected, message: "all jobs and sinks work" };
+  let conditions: Condition[] = (input.previous?.conditions ?? []) as Condition[];
+  conditions = setCondition(
+    conditions,
+    { type: NodeMonitorCondition.Applied, ...applied, observedGeneration: generation },
+    now,
+  );
+  conditions = setCondition(
+    conditions,
+    { type: NodeMonitorCondition.Degraded, ...degraded, observedGeneration: generation },
+    now,
+  );
 
   return {
     observedGeneration: generation,
