@@ -51,6 +51,16 @@ export class AgentMetrics {
       "Ticks skipped because the previous collection still ran.",
       (j) => j.skipped,
     );
+    jobGauge(
+      "vesmon_scrape_collector_collections_total",
+      "Collections the job started since it started.",
+      (j) => j.collections,
+    );
+    jobGauge(
+      "vesmon_scrape_collector_missed_total",
+      "Ticks of the job's schedule with no collection: skipped, or lost to a timer fired an interval late.",
+      (j) => j.missed,
+    );
     const sinkGauge = (
       name: string,
       help: string,

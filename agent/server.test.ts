@@ -70,6 +70,12 @@ describe("agent HTTP server", () => {
     expect(metrics).toMatch(
       /^vesmon_scrape_collector_success\{job="load-[0-9a-f]{12}",collector="load"\} 1$/m,
     );
+    expect(metrics).toMatch(
+      /^vesmon_scrape_collector_collections_total\{job="load-[0-9a-f]{12}",collector="load"\} 1$/m,
+    );
+    expect(metrics).toMatch(
+      /^vesmon_scrape_collector_missed_total\{job="load-[0-9a-f]{12}",collector="load"\} 0$/m,
+    );
     expect(metrics).toMatch(/^vesmon_sink_queued_events\{profile="p",sink="scrape",kind="prometheus"\} 0$/m);
     expect(metrics).toMatch(/^vesmon_host_load_midterm\{profile="p"\} 0\.5$/m);
     await agent.close();

@@ -2,6 +2,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { CollectorName } from "../../api/v1alpha1/collectors.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
+import type { Timers } from "../../kube/timers.ts";
 import { ManualTimers } from "../../test/helpers/manual-timers.ts";
 import type { Collector, CollectorFactory } from "../collectors/collector.ts";
 import { CollectorRegistry } from "../collectors/registry.ts";
@@ -75,14 +76,24 @@ function fakes(timers: ManualTimers) {
   return { registry, log, script, release };
 }
 
-function setup() {
+/** The scheduler's clock read `skew.ms` off the timers' own: a wall clock that drifts from the timer clock. */
+function skewedTimers(manual: ManualTimers, skew: { ms: number }): Timers {
+  return {
+    setTimeout: (fn, ms) => manual.setTimeout(fn, ms),
+    clearTimeout: (h) => manual.clearTimeout(h),
+    now: () => manual.now() + skew.ms,
+  };
+}
+
+function setup(clock: (manual: ManualTimers, skew: { ms: number }) => Timers = (m) => m) {
   const timers = new ManualTimers();
   timers.advance(1_000_000);
   const f = fakes(timers);
+  const skew = { ms: 0 };
   const scheduler = new Scheduler({
     registry: f.registry,
     env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
-    timers,
+    timers: clock(timers, skew),
     retry: { initial: 1000, max: 8000 },
   });
   const outcomes: JobOutcome[] = [];
@@ -96,7 +107,7 @@ function setup() {
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     }
   };
-  return { timers, scheduler, outcomes, jobs, step, ...f };
+  return { timers, scheduler, outcomes, jobs, step, skew, ...f };
 }
 
 const cpu = (interval = "1s"): CollectorSpec => ({ name: "cpu", interval });
@@ -114,7 +125,16 @@ describe("Scheduler", () => {
     ]);
     expect(t.outcomes.map((o) => o.ok)).toEqual([true, true, true]);
     expect(t.scheduler.states()).toMatchObject([
-      { collector: "cpu", state: "Running", lastSuccessTime: 1_003_000, skipped: 0 },
+      {
+        collector: "cpu",
+        state: "Running",
+        lastSuccessTime: 1_003_000,
+        skipped: 0,
+        collections: 3,
+        missed: 0,
+        firstTick: 1_001_000,
+        lastTick: 1_003_000,
+      },
     ]);
   });
 
@@ -130,6 +150,12 @@ describe("Scheduler", () => {
       [1001000, 1002000, 1003000, 1004000, 1005000, 1006000].map((ms) => `collect cpu@1s#1@${ms}`),
     );
     expect(t.log.filter((l) => l.startsWith("create cpu"))).toEqual(["create cpu@1s#1"]);
+    expect(t.scheduler.states().find((s) => s.collector === "cpu")).toMatchObject({
+      collections: 6,
+      missed: 0,
+      firstTick: 1_001_000,
+      lastTick: 1_006_000,
+    });
   });
 
   it("starts a changed job before stopping its predecessor", async () => {
@@ -146,11 +172,40 @@ describe("Scheduler", () => {
     await t.scheduler.apply(t.jobs(cpu()));
     await t.step(3000);
     expect(t.log.filter((l) => l.startsWith("collect"))).toHaveLength(1);
-    expect(t.scheduler.states()[0]?.skipped).toBe(2);
+    expect(t.scheduler.states()[0]).toMatchObject({ skipped: 2, missed: 2, collections: 1 });
     t.release.shift()?.();
     t.script.hang.clear();
     await t.step(1000);
     expect(t.log.filter((l) => l.startsWith("collect"))).toHaveLength(2);
+  });
+
+  it("counts ticks lost to a timer fired more than an interval late as missed", async () => {
+    const t = setup(skewedTimers);
+    await t.scheduler.apply(t.jobs(cpu()));
+    await t.step(2000);
+    // The event loop was blocked: the next timer fires 2.5 intervals after its boundary.
+    t.skew.ms = 2500;
+    await t.step(1000);
+    t.skew.ms = 0;
+    await t.step(3000);
+    const [state] = t.scheduler.states();
+    expect(state).toMatchObject({ skipped: 0, missed: 2 });
+    expect(state!.collections + state!.missed).toBe((state!.lastTick! - state!.firstTick!) / 1000 + 1);
+  });
+
+  it("never ticks a boundary twice when the timer fires before the wall clock reaches it", async () => {
+    const t = setup(skewedTimers);
+    await t.scheduler.apply(t.jobs(cpu()));
+    // Scheduled on one clock, fired when the other still reads a millisecond before the boundary.
+    t.skew.ms = -1;
+    await t.step(4500);
+    expect(t.log.filter((l) => l.startsWith("collect"))).toHaveLength(4);
+    expect(t.scheduler.states()[0]).toMatchObject({
+      collections: 4,
+      missed: 0,
+      firstTick: 1_001_000,
+      lastTick: 1_004_000,
+    });
   });
 
   it("marks a job that cannot start Failed, keeps the others running and retries it with backoff", async () => {

@@ -18,6 +18,16 @@ export interface JobState {
   lastError?: string;
   /** Cycles skipped because the previous one was still running. */
   skipped: number;
+  /** Collections started since the job started. */
+  collections: number;
+  /**
+   * Ticks of the job's schedule since its first on which no collection started: `skipped` ones, and ticks lost
+   * because the agent fired its timer more than an interval late (a blocked event loop).
+   */
+  missed: number;
+  /** The schedule's boundary (ms since the epoch) of the job's first and latest tick. */
+  firstTick?: number;
+  lastTick?: number;
   /** Duration of the last collection, ms. */
   lastDurationMs?: number;
 }
@@ -106,6 +116,8 @@ export class Scheduler {
             intervalMs: job.intervalMs,
             state: "Pending",
             skipped: 0,
+            collections: 0,
+            missed: 0,
           },
           retries: 0,
           stopped: false,
@@ -174,19 +186,28 @@ export class Scheduler {
   #schedule(r: Running): void {
     if (r.stopped) return;
     const now = this.#opts.timers.now();
-    const next = nextBoundary(now, r.job.intervalMs);
+    // From the last boundary ticked, not only from now: a timer that fires a hair early (the wall clock and the
+    // timer clock drift apart) must not tick the same boundary twice.
+    const next = nextBoundary(Math.max(now, r.state.lastTick ?? now), r.job.intervalMs);
     r.timer = this.#opts.timers.setTimeout(() => {
-      this.#tick(r);
+      this.#tick(r, next);
       this.#schedule(r);
     }, next - now);
   }
 
-  #tick(r: Running): void {
+  #tick(r: Running, boundary: number): void {
     if (r.stopped || !r.collector) return;
+    const s = r.state;
+    if (s.lastTick !== undefined)
+      s.missed += Math.max(0, Math.round((boundary - s.lastTick) / r.job.intervalMs) - 1);
+    s.firstTick ??= boundary;
+    s.lastTick = boundary;
     if (r.busy) {
-      r.state.skipped++;
+      s.skipped++;
+      s.missed++;
       return;
     }
+    s.collections++;
     const collector = r.collector;
     const started = this.#opts.timers.now();
     r.busy = collector

@@ -12,6 +12,8 @@ const healthy: AgentStatus = {
       intervalMs: 10_000,
       state: "Running",
       skipped: 0,
+      collections: 12,
+      missed: 0,
       lastSuccessTime: Date.UTC(2026, 10, 22, 10),
       profiles: ["p"],
     },
