@@ -232,12 +232,16 @@ export type Validator<T> = (input: unknown) => Validated<T>;
 
 /**
  * Builds a validator from a schema. Like the API server, CEL rules run only on input that passed the schema,
- * after defaulting. Never throws on bad input; throws at build time if a rule is not valid CEL.
+ * after defaulting. Never throws on bad input; throws on its first call if a rule is not valid CEL (the CRD
+ * tests compile every rule, so that never reaches a user).
  */
 export function createValidator<T>(schema: SchemaNode): Validator<T> {
-  const check: ValidateFunction = createAjv().compile(schema);
-  const rules = compileRules(schema);
+  // Compiled on first use: a process that never validates one kind (the standalone agent and NodeMonitors)
+  // does not carry its compiled schema and CEL programs (several MiB each).
+  let compiled: { check: ValidateFunction; rules: ReturnType<typeof compileRules> } | undefined;
   return (input) => {
+    compiled ??= { check: createAjv().compile(schema), rules: compileRules(schema) };
+    const { check, rules } = compiled;
     const value = structuredClone(input);
     if (!check(value)) return { ok: false, errors: ajvErrors(check.errors ?? []) };
     const errors = checkKubernetesRules(value, schema, "", rules);
