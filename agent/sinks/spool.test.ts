@@ -41,6 +41,19 @@ describe("Spool", () => {
     expect(ids(await s.peek(1))).toEqual([0]);
   });
 
+  it("with a batch key, peeks only the leading records that share the first one's key", async () => {
+    const s = await open(await dir(), { segmentBytes: 256 });
+    // Keys by parity run: 0 2 4 | 5 | 6 8 (across segment files of a few records each).
+    await s.append([0, 2, 4, 5, 6, 8].map((i) => rec(i, 40)));
+    const parity = (p: Buffer) => String((JSON.parse(p.toString()) as { i: number }).i % 2);
+    expect(ids(await s.peek(10, Number.POSITIVE_INFINITY, parity))).toEqual([0, 2, 4]);
+    expect(ids(await s.peek(2, Number.POSITIVE_INFINITY, parity))).toEqual([0, 2]);
+    await s.ack(3);
+    expect(ids(await s.peek(10, Number.POSITIVE_INFINITY, parity))).toEqual([5]);
+    await s.ack(1);
+    expect(ids(await s.peek(10, Number.POSITIVE_INFINITY, parity))).toEqual([6, 8]);
+  });
+
   it("cuts off a record torn by a crash and goes on appending after the good ones", async () => {
     const d = await dir();
     const s = await open(d);

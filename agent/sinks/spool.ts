@@ -108,19 +108,32 @@ export class Spool {
 
   /**
    * The oldest records, up to `maxRecords` and `maxBytes` of payload (at least one record however large),
-   * after dropping those older than maxAge. They stay queued until `ack`.
+   * after dropping those older than maxAge. With `batchKey`, only the leading records whose key equals the
+   * first one's: what a caller can send together, so it never re-reads records it cannot use yet. They stay
+   * queued until `ack`.
    */
-  peek(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): Promise<SpoolRecord[]> {
+  peek(
+    maxRecords: number,
+    maxBytes = Number.POSITIVE_INFINITY,
+    batchKey?: (payload: Buffer) => string,
+  ): Promise<SpoolRecord[]> {
     return this.#serial(async () => {
       await this.#dropAged();
       const out: SpoolRecord[] = [];
       this.#peeked = [];
       let bytes = 0;
+      let key: string | undefined;
       for await (const { pos, payload } of this.#scan()) {
-        if (out.length >= maxRecords || (out.length > 0 && bytes + pos.size > maxBytes)) break;
+        if (out.length > 0 && bytes + pos.size > maxBytes) break;
+        if (batchKey) {
+          const k = batchKey(payload);
+          if (out.length === 0) key = k;
+          else if (k !== key) break;
+        }
         out.push({ at: pos.at, payload });
         this.#peeked.push(pos);
         bytes += pos.size;
+        if (out.length >= maxRecords) break;
       }
       return out;
     });
@@ -298,12 +311,23 @@ export class Spool {
       if (seg.seq < seq) continue;
       if (seg.seq > seq) offset = 0;
       seq = seg.seq;
+      let header: Buffer | undefined;
       while (offset + HEADER <= seg.size) {
-        const header = await this.#readAt(seg.seq, offset, HEADER);
+        header ??= await this.#readAt(seg.seq, offset, HEADER);
         const size = header.readUInt32BE(0);
         const pos: Position = { seg: seg.seq, offset, size, at: header.readDoubleBE(8) };
-        yield { pos, payload: headersOnly ? EMPTY : await this.#readAt(seg.seq, offset + HEADER, size) };
-        offset += HEADER + size;
+        const next = offset + HEADER + size;
+        if (headersOnly) {
+          header = undefined;
+          yield { pos, payload: EMPTY };
+        } else {
+          // The payload and the next record's header in one read: one pread per record instead of two.
+          const ahead = next + HEADER <= seg.size ? HEADER : 0;
+          const buf = await this.#readAt(seg.seq, offset + HEADER, size + ahead);
+          header = ahead ? buf.subarray(size) : undefined;
+          yield { pos, payload: buf.subarray(0, size) };
+        }
+        offset = next;
       }
     }
   }

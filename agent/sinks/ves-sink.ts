@@ -29,13 +29,9 @@ export interface VesSinkOptions {
 
 const BATCH_ENVELOPE = Buffer.byteLength('{"eventList":[]}');
 
-function domainOf(record: SpoolRecord): string {
+function domainOf(payload: Buffer): string {
   // The payload is our own serialisation; the domain is all the batching needs from it.
-  return (
-    /"domain":"([^"]+)"/.exec(
-      record.payload.toString("utf8", 0, Math.min(record.payload.length, 512)),
-    )?.[1] ?? ""
-  );
+  return /"domain":"([^"]+)"/.exec(payload.toString("utf8", 0, Math.min(payload.length, 512)))?.[1] ?? "";
 }
 
 /**
@@ -182,19 +178,18 @@ export class VesSinkRunner implements Sink {
   async #run(): Promise<void> {
     while (!this.#closed) {
       const limit = this.#singles > 0 ? 1 : this.#maxEvents;
-      const records = await this.#spool.peek(limit, this.#maxBytes - BATCH_ENVELOPE).catch((err: Error) => {
-        this.#error(`spool: ${err.message}`);
-        return [] as SpoolRecord[];
-      });
+      const records = await this.#spool
+        .peek(limit, this.#maxBytes - BATCH_ENVELOPE, domainOf)
+        .catch((err: Error) => {
+          this.#error(`spool: ${err.message}`);
+          return [] as SpoolRecord[];
+        });
       if (records.length === 0) {
         if (this.#state === "Pending") this.#state = "Ready";
         await this.#sleep(60_000, true);
         continue;
       }
-      const domain = domainOf(records[0]!);
-      let n = records.findIndex((r) => domainOf(r) !== domain);
-      if (n === -1) n = records.length;
-      const batch = records.slice(0, n);
+      const batch = records;
       const single = batch.length === 1 && this.#maxEvents === 1;
       const body = single
         ? Buffer.concat([Buffer.from('{"event":'), batch[0]!.payload, Buffer.from("}")])

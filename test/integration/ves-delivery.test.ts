@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -13,9 +13,16 @@ import { eventIds, heartbeats } from "../helpers/ves-events.ts";
 // vesmon-listener, validating every event against the official schema, with its fault knobs.
 const listeners: ListenerProcess[] = [];
 const sinks: VesSinkRunner[] = [];
+const dirs: string[] = [];
+const tempDir = async (prefix: string) => {
+  const d = await mkdtemp(join(tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+};
 afterEach(async () => {
   for (const s of sinks.splice(0)) await s.close();
   for (const l of listeners.splice(0)) await l.close();
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 async function listener(
@@ -44,7 +51,7 @@ async function sink(
   const s = await VesSinkRunner.open({
     name: "ves",
     vesVersion: "7.2.1",
-    spoolDir: await mkdtemp(join(tmpdir(), "vesmon-delivery-")),
+    spoolDir: await tempDir("vesmon-delivery-"),
     spec: spec(url),
     ...over,
   });
@@ -100,7 +107,7 @@ describe("VES delivery against vesmon-listener", () => {
     const l = await listener();
     const port = l.port;
     await l.close();
-    const spoolDir = await mkdtemp(join(tmpdir(), "vesmon-kill-"));
+    const spoolDir = await tempDir("vesmon-kill-");
     const agent = (count: number, from: number) =>
       spawn(
         process.execPath,
