@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -75,5 +75,30 @@ describe("ProfileFileSource", () => {
         },
       ],
     });
+  });
+
+  it("notices a file renamed over the profile through inotify, long before its next poll", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
+    const file = join(dir, "p.yaml");
+    await writeFile(file, yaml("p", "10s"));
+    const source = new ProfileFileSource({
+      path: file,
+      timers: realTimers,
+      log: pino({ level: "silent" }),
+      // The poll alone would take an hour: only the watch can deliver the edit within the test's timeout.
+      pollMs: 3_600_000,
+      debounceMs: 20,
+    });
+    await source.read();
+    const changed = next(source);
+    // As an editor or a ConfigMap update does: a new file, renamed over the old one.
+    await new Promise((r) => setTimeout(r, 100));
+    await writeFile(join(dir, ".p.yaml.tmp"), yaml("p", "5s"));
+    await rename(join(dir, ".p.yaml.tmp"), file);
+    const config = await changed;
+    source.stop();
+    expect(config.ok && config.profiles.map((p) => [p.generation, p.spec.collectors[0]?.interval])).toEqual([
+      [2, "5s"],
+    ]);
   });
 });

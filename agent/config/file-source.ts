@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
+import { watch as fsWatch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import type { Timers } from "../../kube/timers.ts";
 import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
@@ -14,6 +15,11 @@ export interface FileSourceOptions {
   pollMs?: number;
   /** How long an edit must stay unchanged before it is read, ms. Defaults to 500. */
   debounceMs?: number;
+  /**
+   * Calls `onEvent` when something in `dir` may have changed, and returns how to stop; it only hastens the
+   * next poll. Defaults to inotify through `fs.watch`; nothing when that is unavailable.
+   */
+  watchDir?: (dir: string, onEvent: () => void) => () => void;
   timers: Timers;
   log: Logger;
 }
@@ -21,9 +27,21 @@ export interface FileSourceOptions {
 /** A configuration read from files, or why the last edit was refused. */
 export type FileConfig = { ok: true; profiles: PipelineProfile[] } | { ok: false; errors: ProfileError[] };
 
+/** Watches a directory with inotify (`fs.watch`); a directory that cannot be watched is left to the poll. */
+export function watchDirectory(dir: string, onEvent: () => void): () => void {
+  try {
+    const w = fsWatch(dir, { persistent: false }, () => onEvent());
+    w.on("error", () => w.close());
+    return () => w.close();
+  } catch {
+    return () => {};
+  }
+}
+
 /**
- * Standalone configuration: profiles from a file or directory, watched by content hash (mounted ConfigMaps and
- * editors replace files in ways inotify misses or repeats), debounced. Each profile's generation goes up when
+ * Standalone configuration: profiles from a file or directory. inotify on the directory notices an edit at
+ * once; a poll by content hash is the ground truth (mounted ConfigMaps and editors replace files in ways
+ * inotify misses or repeats). Edits are debounced. Each profile's generation goes up when
  * its spec changes. An edit that does not validate is refused with the validator's messages; the caller keeps
  * running what it has.
  */
@@ -33,6 +51,7 @@ export class ProfileFileSource {
   #lastHash: string | undefined;
   #timer: unknown;
   #stopped = false;
+  #unwatch: (() => void) | undefined;
 
   constructor(opts: FileSourceOptions) {
     this.#opts = opts;
@@ -58,11 +77,20 @@ export class ProfileFileSource {
     };
   }
 
-  /** Polls for edits and calls `onChange` with each new configuration (or refusal). */
+  /** Watches for edits and calls `onChange` with each new configuration (or refusal). */
   watch(onChange: (config: FileConfig) => void | Promise<void>): void {
-    const { timers, pollMs = 2000, debounceMs = 500 } = this.#opts;
+    const { timers, pollMs = 2000, debounceMs = 500, watchDir = watchDirectory } = this.#opts;
+    let polling = false;
+    let again = false;
     const poll = async () => {
       if (this.#stopped) return;
+      // An inotify event during a poll is looked at right after it, never by a second poll at the same time.
+      if (polling) {
+        again = true;
+        return;
+      }
+      polling = true;
+      timers.clearTimeout(this.#timer);
       try {
         const hash = await this.#hash();
         if (hash !== this.#lastHash) {
@@ -73,14 +101,31 @@ export class ProfileFileSource {
       } catch (err) {
         this.#opts.log.warn({ path: this.#opts.path, err: (err as Error).message }, "cannot read profiles");
       }
-      if (!this.#stopped) this.#timer = timers.setTimeout(poll, pollMs);
+      polling = false;
+      if (this.#stopped) return;
+      if (again) {
+        again = false;
+        void poll();
+      } else this.#timer = timers.setTimeout(poll, pollMs);
     };
     this.#timer = timers.setTimeout(poll, pollMs);
+    // The file's directory, not the file: a rename over it (editors, ConfigMap symlink swaps) replaces the inode.
+    const path = this.#opts.path;
+    void stat(path).then(
+      (st) => {
+        if (!this.#stopped)
+          this.#unwatch = watchDir(st.isDirectory() ? path : dirname(path), () => void poll());
+      },
+      () => {
+        if (!this.#stopped) this.#unwatch = watchDir(dirname(path), () => void poll());
+      },
+    );
   }
 
   stop(): void {
     this.#stopped = true;
     this.#opts.timers.clearTimeout(this.#timer);
+    this.#unwatch?.();
   }
 
   async #hash(): Promise<string> {
