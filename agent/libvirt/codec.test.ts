@@ -158,6 +158,20 @@ describe("typed parameters", () => {
     );
   });
 
+  it("grow the writer's buffer on any write, numbers included", () => {
+    const w = new XdrWriter(8).uint(1).uint(2).uint(3).hyper(-4n).uhyper(5n).double(1.5).int(-6);
+    const r = new XdrReader(Buffer.from(w.bytes()));
+    expect([r.uint(), r.uint(), r.uint(), r.hyper(), r.uhyper(), r.double(), r.int()]).toEqual([
+      1,
+      2,
+      3,
+      -4n,
+      5n,
+      1.5,
+      -6,
+    ]);
+  });
+
   it("refuse an unknown type", () => {
     const r = new XdrReader(Buffer.from("00000001780000000000000900000000", "hex"));
     expect(() => readTypedParam(r)).toThrow(UnknownTypedParamError);
@@ -176,6 +190,18 @@ describe("framing", () => {
       expect(out.map((b) => b.toString("hex"))).toEqual(packets.map((b) => b.toString("hex")));
       expect(splitter.buffered).toBe(0);
     }
+  });
+
+  it("assembles a packet larger than the old 16 MiB limit from many chunks", () => {
+    const len = 20 * 1024 * 1024;
+    const packet = Buffer.alloc(len, 7);
+    packet.writeUInt32BE(len, 0);
+    const splitter = new PacketSplitter();
+    const out: Buffer[] = [];
+    for (let i = 0; i < len; i += 65536) out.push(...splitter.push(packet.subarray(i, i + 65536)));
+    expect(out).toHaveLength(1);
+    expect(out[0]!.equals(packet)).toBe(true);
+    expect(splitter.buffered).toBe(0);
   });
 
   it("refuses impossible lengths", () => {

@@ -91,8 +91,11 @@ export const DOMAIN_STATES = [
 /** A domain state name. */
 export type DomainState = (typeof DOMAIN_STATES)[number] | "unknown";
 
-/** VIR_NET_MESSAGE_MAX: the largest packet either side accepts. */
-export const MAX_PACKET = 16 * 1024 * 1024;
+/**
+ * The largest packet either side accepts: VIR_NET_MESSAGE_MAX (32 MiB since libvirt 5.x, virnetprotocol.x)
+ * plus the length word. Bulk stats of about 9000 domains need more than the older 16 MiB.
+ */
+export const MAX_PACKET = 32 * 1024 * 1024 + 4;
 /** Bytes of the length word plus the header. */
 export const HEADER_SIZE = 28;
 
@@ -138,24 +141,38 @@ export class FramingError extends Error {
  * keeps any partial tail, so packets split across chunks or several packets in one chunk both work.
  */
 export class PacketSplitter {
-  #pending: Buffer = Buffer.alloc(0);
+  // Chunks are kept apart and joined once their packet is complete: joining on every chunk would copy a
+  // large reply (megabytes of bulk stats in 64 KiB reads) quadratically.
+  #chunks: Buffer[] = [];
+  #size = 0;
+  /** Length of the packet being assembled, once its length word has arrived. */
+  #need = 0;
 
   push(chunk: Buffer): Buffer[] {
-    this.#pending = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    this.#chunks.push(chunk);
+    this.#size += chunk.length;
     const out: Buffer[] = [];
-    while (this.#pending.length >= 4) {
-      const len = this.#pending.readUInt32BE(0);
-      if (len < HEADER_SIZE || len > MAX_PACKET)
-        throw new FramingError(`invalid libvirt packet length ${len}`);
-      if (this.#pending.length < len) break;
-      out.push(this.#pending.subarray(0, len));
-      this.#pending = this.#pending.subarray(len);
+    while (this.#size >= 4) {
+      if (this.#need === 0) {
+        if (this.#chunks[0]!.length < 4) this.#chunks = [Buffer.concat(this.#chunks, this.#size)];
+        const len = this.#chunks[0]!.readUInt32BE(0);
+        if (len < HEADER_SIZE || len > MAX_PACKET)
+          throw new FramingError(`invalid libvirt packet length ${len}`);
+        this.#need = len;
+      }
+      if (this.#size < this.#need) break;
+      const all = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#size);
+      out.push(all.subarray(0, this.#need));
+      const rest = all.subarray(this.#need);
+      this.#chunks = rest.length ? [rest] : [];
+      this.#size = rest.length;
+      this.#need = 0;
     }
     return out;
   }
 
   /** Bytes waiting for the rest of their packet. */
   get buffered(): number {
-    return this.#pending.length;
+    return this.#size;
   }
 }

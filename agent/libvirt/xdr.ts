@@ -19,27 +19,33 @@ export class XdrWriter {
   }
 
   int(v: number): this {
-    this.#buf.writeInt32BE(v, this.#reserve(4));
+    // Reserve first: it may replace the buffer the write must go to.
+    const at = this.#reserve(4);
+    this.#buf.writeInt32BE(v, at);
     return this;
   }
 
   uint(v: number): this {
-    this.#buf.writeUInt32BE(v >>> 0, this.#reserve(4));
+    const at = this.#reserve(4);
+    this.#buf.writeUInt32BE(v >>> 0, at);
     return this;
   }
 
   hyper(v: bigint): this {
-    this.#buf.writeBigInt64BE(v, this.#reserve(8));
+    const at = this.#reserve(8);
+    this.#buf.writeBigInt64BE(v, at);
     return this;
   }
 
   uhyper(v: bigint): this {
-    this.#buf.writeBigUInt64BE(v, this.#reserve(8));
+    const at = this.#reserve(8);
+    this.#buf.writeBigUInt64BE(v, at);
     return this;
   }
 
   double(v: number): this {
-    this.#buf.writeDoubleBE(v, this.#reserve(8));
+    const at = this.#reserve(8);
+    this.#buf.writeDoubleBE(v, at);
     return this;
   }
 
