@@ -46,10 +46,35 @@ function registry(timers: ManualTimers, broken: Set<string>) {
       };
     },
   });
+  // A hypervisor with 120 VMs: more than one slice of a measurement flush.
+  const vms = Array.from({ length: 120 }, (_, i) => ({
+    kind: "vm" as const,
+    name: `vm-${String(i).padStart(3, "0")}`,
+    uuid: `6f1c2d3e-0000-4000-8000-${String(i).padStart(12, "0")}`,
+  }));
+  const virt: CollectorFactory = {
+    name: "virt",
+    async create() {
+      return {
+        name: "virt",
+        async collect() {
+          const samples = vms.map((source) => ({
+            metric: "vm.cpu.percent",
+            value: 10,
+            unit: "percent" as const,
+            source,
+          }));
+          return { time: timers.now(), samples, errors: [] };
+        },
+        async close() {},
+      };
+    },
+  };
   reg
     .register(make("load", "host.load.running"))
     .register(make("memory", "host.memory.total"))
-    .register(make("cpu", "host.cpu.usage.percent"));
+    .register(make("cpu", "host.cpu.usage.percent"))
+    .register(virt);
   return { reg, creates: () => creates };
 }
 
@@ -120,6 +145,26 @@ describe("Agent", () => {
     expect(st.profiles).toEqual([{ name: "p", appliedGeneration: 1, state: "Applied" }]);
     expect(st.jobs).toMatchObject([{ collector: "load", state: "Running", profiles: ["p"] }]);
     expect(st.sinks).toMatchObject([{ profile: "p", name: "out", kind: "stdout", state: "Ready" }]);
+    await t.agent.close();
+  });
+
+  it("builds a window of many VMs in slices, every VM once and in order, ids in sequence", async () => {
+    const t = await setup();
+    await t.agent.apply([profile("p", 1, basic([{ name: "virt", interval: "1s" }]))]);
+    await t.step(10_000);
+    const m = t.events("measurement");
+    const windows = new Map<unknown, string[]>();
+    for (const e of m) {
+      const key = e.commonEventHeader.startEpochMicrosec;
+      windows.set(key, [...(windows.get(key) ?? []), e.commonEventHeader.sourceName as string]);
+    }
+    const full = [...windows.values()].filter((names) => names.length > 1);
+    expect(full.length).toBeGreaterThanOrEqual(1);
+    for (const names of full)
+      expect(names).toEqual(Array.from({ length: 120 }, (_, i) => `vm-${String(i).padStart(3, "0")}`));
+    const ids = m.map((e) => Number(/\d+$/.exec(String(e.commonEventHeader.eventId))?.[0]));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(ids.length);
     await t.agent.close();
   });
 

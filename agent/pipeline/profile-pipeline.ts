@@ -35,6 +35,8 @@ export interface PipelineDeps extends SinkDeps {
 /** A sink's state, named. */
 export type NamedSinkState = SinkState & { name: string; kind: Sink["kind"] };
 
+/** Sources (the host, VMs) whose measurement events are built between two turns of the event loop. */
+const FLUSH_SLICE = 50;
 const sourceId = (s: Sample) => (s.source.kind === "vm" ? s.source.uuid : "host");
 const seriesId = (s: Sample) => `${s.metric}|${sourceId(s)}|${JSON.stringify(s.labels ?? {})}`;
 
@@ -64,6 +66,9 @@ export class ProfilePipeline {
   readonly #collectorFaults: CollectorFaults;
   readonly #store: FaultStore;
   #saving: Promise<void> = Promise.resolve();
+  /** Measurement windows being built in slices, and the chain they are built on. */
+  #flushing: Promise<void> = Promise.resolve();
+  #slicing = 0;
   #closed = false;
 
   private constructor(profile: PipelineProfile, deps: PipelineDeps, table: AlarmTable, store: FaultStore) {
@@ -170,6 +175,7 @@ export class ProfilePipeline {
     this.#closed = true;
     this.#deps.timers.clearTimeout(this.#measureTimer);
     this.#deps.timers.clearTimeout(this.#heartbeatTimer);
+    await this.#flushing;
     await this.#saving;
     await Promise.all([...this.#sinks.values()].map(({ sink }) => sink.close()));
     this.#sinks.clear();
@@ -226,18 +232,47 @@ export class ProfilePipeline {
         const { suspect: _suspect, ...clean } = s;
         this.#carry.set(seriesId(s), clean);
       }
-    this.#send(
-      buildMeasurementEvents({
-        samples: [...carried, ...window],
-        windowStart: start,
-        windowEnd: now,
-        intervalSeconds: parseDuration(events.measurementInterval) / 1000,
-        settings: events,
-        node: this.#deps.node,
-        version: events.vesVersion,
-        nextId: () => this.#ids.measurement.next(),
-      }),
-    );
+    const bySource = new Map<string, Sample[]>();
+    for (const s of [...carried, ...window]) {
+      const id = sourceId(s);
+      const list = bySource.get(id);
+      if (list) list.push(s);
+      else bySource.set(id, [s]);
+    }
+    const sources = [...bySource.values()];
+    const build = (slice: Sample[][]) =>
+      this.#send(
+        buildMeasurementEvents({
+          samples: slice.flat(),
+          windowStart: start,
+          windowEnd: now,
+          intervalSeconds: parseDuration(events.measurementInterval) / 1000,
+          settings: events,
+          node: this.#deps.node,
+          version: events.vesVersion,
+          nextId: () => this.#ids.measurement.next(),
+        }),
+      );
+    if (sources.length <= FLUSH_SLICE && this.#slicing === 0) {
+      build(sources);
+      return;
+    }
+    // Hundreds of VMs take hundreds of ms to build: in slices, with the event loop free between them, so
+    // collections due meanwhile still start on their tick. Windows still go out in order.
+    this.#slicing++;
+    this.#flushing = this.#flushing
+      .then(async () => {
+        for (let i = 0; i < sources.length; i += FLUSH_SLICE) {
+          if (i > 0) await new Promise((r) => setImmediate(r));
+          build(sources.slice(i, i + FLUSH_SLICE));
+        }
+      })
+      .catch((err: Error) =>
+        this.#deps.log.error({ profile: this.name, err: err.message }, "cannot build measurement events"),
+      )
+      .finally(() => {
+        this.#slicing--;
+      });
   }
 
   /** Runs `fn` at every multiple of `intervalMs` on the clock. */
