@@ -29,10 +29,6 @@ export function collectionMarkdown(
 ): string {
   const { plan } = result;
   const rows = summarise(result);
-  const m = ctx.machine;
-  const versions = Object.entries(ctx.versions)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(", ");
   const table = [
     "| N | peer | peer CPU ms/cycle | libvirtd ms/cycle (minus idle) | peer + libvirtd | QEMU extra ms/cycle | RSS peak / steady MiB | values per cycle |",
     "|---|---|---|---|---|---|---|---|",
@@ -77,7 +73,7 @@ export function collectionMarkdown(
       findings.push(
         `- **N=${n}, memory:** ${sentenceList(byRss.map((r) => `${r.peer} ${r.rssSteadyMiB.median.toFixed(1)} MiB`))} (steady RSS; the exporters' figure is both processes together). ` +
           (winners.length
-            ? `On memory ${sentenceList(winners.map((r) => r.peer))} ${winners.length > 1 ? "win" : "wins"}, clearly. A bare Node runtime takes about ${NODE_FLOOR_MIB} MiB, a floor a C or Go daemon does not have; the agent's other ~${Math.round(agent.rssSteadyMiB.median - NODE_FLOOR_MIB)} MiB are its loaded modules and heap (it runs from the .ts sources here), and that is the agent's weakest figure.`
+            ? `On memory ${sentenceList(winners.map((r) => r.peer))} ${winners.length > 1 ? "win" : "wins"}, clearly. A bare Node runtime takes about ${NODE_FLOOR_MIB} MiB, a floor a C or Go daemon does not have; the agent's other ~${Math.round(agent.rssSteadyMiB.median - NODE_FLOOR_MIB)} MiB are its loaded modules (fastify, pino, the CEL runtime, ajv) and heap, and that is the agent's weakest figure.`
             : "The agent uses the least memory here."),
       );
       const cheaperOwn = at.filter((r) => r !== agent && r.peerMs.median < agent.peerMs.median);
@@ -108,14 +104,11 @@ another on the same running guests, at the same ${plan.intervalSeconds} s interv
 (${ctx.mode} mode: N = ${plan.guestCounts.join(" and ")} guests, ${plan.repetitions} run${plan.repetitions > 1 ? "s" : ""} of ${plan.windowSeconds} s windows per peer).
 Raw figures in \`bench/results/${jsonFile}\`.
 
-**Machine:** ${m.cpuModel}, ${m.cores} cores, ${m.memoryGiB} GiB, ${m.os}, kernel ${m.kernel}, cgroup ${m.cgroup}.
-**Versions:** ${versions}.
-
 **Setup.** A private libvirtd with only the qemu driver (\`test/helpers/libvirtd.ts\`) runs N diskless TCG guests
 (64 MiB, 2 vCPUs, one virtio disk, one tap NIC, a balloon; SeaBIOS idles with nothing to boot). The peers, each
 with its host and libvirt part:
 
-- **vesmon agent**: \`node agent/main.ts\` with collectors cpu, memory, interface, disk and virt (all libvirt
+- **vesmon agent**: \`node dist/agent/main.js\` (the build the image ships) with collectors cpu, memory, interface, disk and virt (all libvirt
   stat groups, read-only socket) every ${plan.intervalSeconds} s; VES 7.2.1 events every 5 s (the CRD's minimum
   measurementInterval) to an in-process vesmon listener.
 - **collectd** 5.12: plugins cpu, memory, interface, disk and virt (the ExtraStats of \`PEERS.md\`, RefreshInterval 60),

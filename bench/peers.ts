@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { ListenerProcess } from "../agent/listener/process.ts";
 import type { RecordedEvent } from "../agent/listener/recorder.ts";
+import { builtEntry } from "./setup.ts";
 
 /** What every peer is started with: the private libvirtd, a scratch directory and the receiving side. */
 export interface PeerContext {
@@ -157,7 +158,7 @@ interface MeasurementEvent {
 /** The vesmon agent as a process: host collectors and virt at the interval, VES to the in-process listener. */
 export const vesmonAgent: Peer = {
   name: "vesmon agent",
-  // Node start, type stripping, the first apply and a libvirt connection take a few seconds on 2 cores.
+  // Node start, the first apply and a libvirt connection take a few seconds on 2 cores.
   warmupSeconds: 10,
   async start(ctx) {
     const interval = `${ctx.intervalSeconds}s`;
@@ -194,7 +195,7 @@ spec:
     const child = launch(
       process.execPath,
       [
-        join(ctx.root, "agent/main.ts"),
+        builtEntry(ctx.root, "agent/main"),
         "--profile",
         profile,
         "--state-dir",

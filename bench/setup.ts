@@ -1,4 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { missingPackages, type SystemPackage } from "../test/setup/system-packages.ts";
 
@@ -39,6 +40,31 @@ export function ensureBenchPackages(): SystemPackage[] {
     { stdio: "inherit", env },
   );
   return missingPackages(dpkgStatus(BENCH_PACKAGES.map((p) => p.name)), BENCH_PACKAGES);
+}
+
+let built = false;
+
+/**
+ * Builds the project (`npm run build`) once per benchmark run and returns a program's compiled entry point
+ * (`dist/agent/main.js` for "agent/main"): the form the image ships. Run from the .ts sources, Node also loads
+ * its type stripper (about 20 MiB more RSS), which no deployment pays.
+ */
+export function builtEntry(
+  root: string,
+  program: "agent/main" | "operator/main" | "agent/listener/main",
+): string {
+  if (!built) {
+    execFileSync(
+      process.execPath,
+      [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"],
+      {
+        cwd: root,
+        stdio: "inherit",
+      },
+    );
+    built = true;
+  }
+  return join(root, "dist", `${program}.js`);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
