@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { MonitoringProfile, MonitoringProfileStatus, NodeMonitor } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
+import { forEachLimit } from "../kube/concurrency.ts";
 import { findCondition } from "../kube/conditions.ts";
 import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
@@ -37,6 +38,8 @@ type Secret = Obj & { data?: Record<string, string>; metadata: { annotations?: R
 type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } };
 
 const NODES_KEY = "nodemonitors";
+/** NodeMonitor writes in flight at once: a fleet-wide change goes out in parallel, without flooding the server. */
+const CONCURRENT_WRITES = 8;
 const profileKey = (name: string) => `profile/${name}`;
 
 /** Counters the controller keeps, for /metrics. */
@@ -189,25 +192,34 @@ export class Controller {
       nodes,
     );
     const wanted = new Set(desired.map((d) => d.metadata.name));
-    for (const nm of desired) {
-      const current = this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
-      if (current?.spec?.configHash === nm.spec.configHash) continue;
+    const changed = desired.filter(
+      (nm) =>
+        (this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined)?.spec
+          ?.configHash !== nm.spec.configHash,
+    );
+    // A change to a fleet-wide profile rewrites every node's NodeMonitor: one at a time, the last node of 5000
+    // would wait the sum of 5000 round trips.
+    await forEachLimit(changed, CONCURRENT_WRITES, async (nm) => {
       await serverSideApply(this.#opts.kubeConfig, nm as never, {
         fieldManager: this.#fieldManager,
         force: true,
       });
       this.stats.writes++;
-    }
-    for (const [name, raw] of this.#monitors.cache) {
-      const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
-      if (wanted.has(name) || labels[MANAGED_BY_LABEL] !== MANAGED_BY) continue;
+    });
+    const orphans = [...this.#monitors.cache]
+      .filter(([name, raw]) => {
+        const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
+        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY;
+      })
+      .map(([name]) => name);
+    await forEachLimit(orphans, CONCURRENT_WRITES, async (name) => {
       await this.#custom
         .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
         .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
         });
       this.stats.writes++;
-    }
+    });
     await this.#syncCredentials(accepted);
   }
 
