@@ -73,6 +73,13 @@ export interface OperatorScaleResult {
   runs: OperatorScaleRun[];
 }
 
+const NAMES: Record<string, string> = {
+  nodemonitors: "NodeMonitor",
+  "monitoringprofiles/status": "profile status",
+  secrets: "Secret",
+  events: "Event",
+  leases: "Lease",
+};
 const WRITE_RESOURCES = ["nodemonitors", "monitoringprofiles/status", "events", "leases", "secrets"] as const;
 type Writes = Record<(typeof WRITE_RESOURCES)[number] | "other" | "total", number>;
 
@@ -216,7 +223,7 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
         ? `Over the run at ${hi} nodes ${repTotal} writes repeated the previous write to the same object byte for byte (${Object.entries(
             rep,
           )
-            .map(([k, n]) => `${k} ${n}`)
+            .map(([k, n]) => `${NAMES[k] ?? k} ${n}`)
             .join(
               ", ",
             )}): the next reconcile read its informer cache before the watch had delivered the operator's own write.`
@@ -253,7 +260,8 @@ measurement interval, no other NodeMonitor exists, and every profile's status ha
 generation and \`selectedNodes\` equal to the expected count. Requests are counted from the fake's request log
 (writes are POST, PUT, PATCH, DELETE); CPU is \`utime+stime\` from \`/proc\` (the operator's includes its start-up,
 about ${first?.syncedSeconds ?? "–"} s to list everything); RSS is VmHWM at convergence and VmRSS after an idle period of
-${result.plan.idleSeconds} s in which nothing changes. Then one profile's \`events.measurementInterval\` is changed and the
+${result.plan.idleSeconds} s in which nothing changes (a Node process's RSS depends on when V8 collects garbage and moves between runs, so read it
+as an upper bound). Then one profile's \`events.measurementInterval\` is changed and the
 benchmark waits for every NodeMonitor it selects to carry the new generation and for its status to follow. "Profile
 roll-ups" are the operator's own reconcile counts (\`/metrics\`).
 
