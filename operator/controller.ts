@@ -40,6 +40,8 @@ type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } 
 const NODES_KEY = "nodemonitors";
 /** NodeMonitor writes in flight at once: a fleet-wide change goes out in parallel, without flooding the server. */
 const CONCURRENT_WRITES = 8;
+/** How long a profile's roll-up waits after a NodeMonitor event, so a burst of them folds into one. */
+const ROLLUP_DELAY_MS = 500;
 const profileKey = (name: string) => `profile/${name}`;
 
 /** Counters the controller keeps, for /metrics. */
@@ -68,6 +70,8 @@ export class Controller {
   readonly #custom: CustomObjectsApi;
   readonly stats: ControllerStats = { reconciles: {}, errors: 0, writes: 0, seconds: {} };
   #running: Promise<void> | undefined;
+  /** Each profile's generation the NodeMonitors were last queued for. */
+  readonly #renderedGenerations = new Map<string, number | undefined>();
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -101,15 +105,26 @@ export class Controller {
       for (const name of this.#profiles.cache.keys()) this.queue.add(profileKey(name));
     };
     this.#profiles.start((e) => {
-      this.queue.add(NODES_KEY);
-      this.queue.add(profileKey(e.object.metadata.name));
+      const { name, generation } = e.object.metadata as { name: string; generation?: number };
+      // NodeMonitors render the spec only: a status write (the operator's own roll-ups) changes none of them.
+      const seen = this.#renderedGenerations;
+      if (e.type === "DELETED") {
+        seen.delete(name);
+        this.queue.add(NODES_KEY);
+      } else if (!seen.has(name) || seen.get(name) !== generation) {
+        seen.set(name, generation);
+        this.queue.add(NODES_KEY);
+      }
+      this.queue.add(profileKey(name));
     });
     this.#nodes.start(() => this.queue.add(NODES_KEY));
     this.#monitors.start((e) => {
       const nm = e.object as unknown as NodeMonitor;
       if (e.type === "DELETED") this.queue.add(NODES_KEY);
+      // A rollout moves thousands of NodeMonitors, each naming up to 16 profiles: a roll-up per event would
+      // cost O(nodes²). Delayed, the events of a burst fold into one roll-up per profile and delay.
       for (const p of [...(nm.spec?.profiles ?? []), ...(nm.status?.profiles ?? [])])
-        this.queue.add(profileKey(p.name));
+        this.queue.addAfter(profileKey(p.name), ROLLUP_DELAY_MS);
     });
     this.#secrets.start((e) => {
       if (e.object.metadata.name !== this.#credentialsName) all();
@@ -191,6 +206,8 @@ export class Controller {
       accepted.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1, spec: p.spec })),
       nodes,
     );
+    // The Secret first: a NodeMonitor naming a new sink's credentials must not reach an agent before they exist.
+    await this.#syncCredentials(accepted);
     const wanted = new Set(desired.map((d) => d.metadata.name));
     const changed = desired.filter(
       (nm) =>
@@ -220,7 +237,6 @@ export class Controller {
         });
       this.stats.writes++;
     });
-    await this.#syncCredentials(accepted);
   }
 
   async #syncCredentials(profiles: MonitoringProfile[]): Promise<void> {

@@ -1,0 +1,84 @@
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { realTimers } from "../kube/timers.ts";
+import { node, profile, until } from "../test/fake-apiserver/fixtures.ts";
+import { FakeApiServer, type K8sObject } from "../test/fake-apiserver/index.ts";
+import { Controller } from "./controller.ts";
+
+// The controller against the in-process fake API server: which events make it render every NodeMonitor, and
+// how NodeMonitor events fold into profile roll-ups. Counts come from its own reconcile statistics.
+const NODES = 20;
+let api: FakeApiServer;
+let controller: Controller;
+afterEach(async () => {
+  await controller?.stop();
+  await api?.close();
+});
+
+async function setup() {
+  api = new FakeApiServer();
+  await api.start();
+  api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "vesmon-system" } });
+  for (let i = 0; i < NODES; i++) api.create(node(`n${i}`));
+  api.create(profile("fleet"));
+  controller = new Controller({
+    kubeConfig: api.kubeConfig(),
+    namespace: "vesmon-system",
+    timers: realTimers,
+    log: pino({ level: "silent" }),
+  });
+  await controller.start();
+  void controller.run();
+  const monitors = () => api.list("vesmon.io/v1alpha1", "NodeMonitor");
+  const fleet = () => api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet") as K8sObject;
+  const observed = () => (fleet().status as { observedGeneration?: number } | undefined)?.observedGeneration;
+  await until(() => monitors().length === NODES && observed() === 1, 10_000);
+  const count = (kind: "nodemonitors" | "profile") => controller.stats.reconciles[`${kind}/ok`] ?? 0;
+  const settle = () => new Promise((r) => setTimeout(r, 1500));
+  await settle();
+  return { monitors, fleet, observed, count, settle };
+}
+
+describe("Controller", () => {
+  it("renders the NodeMonitors again for a new profile generation, not for a status write", async () => {
+    const t = await setup();
+    const renders = t.count("nodemonitors");
+    const rollups = t.count("profile");
+    api.updateStatus({ ...t.fleet(), status: { ...(t.fleet().status as object), selectedNodes: 0 } });
+    await until(() => t.count("profile") > rollups, 5000);
+    await t.settle();
+    expect(t.count("nodemonitors")).toBe(renders);
+
+    const spec = structuredClone(t.fleet().spec) as { collectors: { interval: string }[] };
+    spec.collectors[0]!.interval = "5s";
+    api.update({ ...t.fleet(), spec });
+    await until(
+      () =>
+        t
+          .monitors()
+          .every((nm) => (nm.spec as { profiles: { generation: number }[] }).profiles[0]?.generation === 2),
+      5000,
+    );
+    expect(t.count("nodemonitors")).toBeGreaterThan(renders);
+  });
+
+  it("folds a burst of NodeMonitor events into a few roll-ups of the profiles they name", async () => {
+    const t = await setup();
+    const rollups = t.count("profile");
+    // Every agent reports within a moment, as after a rollout: one status every 15 ms.
+    for (const nm of t.monitors()) {
+      api.updateStatus({
+        ...nm,
+        status: {
+          observedGeneration: 1,
+          profiles: [{ name: "fleet", appliedGeneration: 1, state: "Applied" }],
+        },
+      });
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await t.settle();
+    const after = t.count("profile") - rollups;
+    expect(after).toBeGreaterThanOrEqual(1);
+    expect(after).toBeLessThanOrEqual(5);
+  });
+});
