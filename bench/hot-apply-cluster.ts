@@ -75,6 +75,8 @@ export interface JobCounters {
   collections: number;
   missed: number;
   firstTick?: number;
+  /** The boundary of the latest tick; absent from /metrics, where the reading time stands in for it. */
+  lastTick?: number;
 }
 
 /** One reading of every job (keyed by agent and job id) and when it was taken. */
@@ -127,8 +129,12 @@ export function checkUnchanged(readings: readonly JobReading[]): UnchangedCheck 
     out.jobs++;
     out.missed += z.missed - a.missed;
     out.collections += z.collections - a.collections;
-    // Ticks fall on multiples of the interval: count the boundaries between the two readings.
-    out.expected += Math.floor(last.at / a.intervalMs) - Math.floor(first.at / a.intervalMs);
+    // Ticks fall on multiples of the interval: count the boundaries between the two readings, exactly from the
+    // jobs' own last ticks when the reading has them (a reading taken as a tick starts would count it or not).
+    out.expected +=
+      a.lastTick !== undefined && z.lastTick !== undefined
+        ? Math.round((z.lastTick - a.lastTick) / a.intervalMs)
+        : Math.floor(last.at / a.intervalMs) - Math.floor(first.at / a.intervalMs);
     for (let i = 1; i < readings.length; i++)
       if (backwards(readings[i - 1]!.jobs.get(key)!, readings[i]!.jobs.get(key)!)) out.restarts++;
   }

@@ -286,8 +286,8 @@ export function hotApplyMarkdown(result: HotApplyResult): string {
   const limitShare = pct(c.rateLimitWaitMs, c.latencySumMs);
   findings.push(
     `- **${c.agents} agents: ${dominant}.** The agents start applying a median ${ms(p.received.median)} ms after the PATCH ` +
-      `(${ms(p.received.min)}–${ms(p.received.max)} ms): the operator server-side-applies the NodeMonitors one after another, about ` +
-      `${ms(rollout.median / Math.max(1, c.agents - 1))} ms each (the fake API server's validation included, in the benchmark's process, on a shared 2-core machine), ` +
+      `(${ms(p.received.min)}–${ms(p.received.max)} ms): the operator server-side-applies the NodeMonitors (8 in flight), one every ` +
+      `${ms(rollout.median / Math.max(1, c.agents - 1))} ms (the fake API server's validation included, in the benchmark's process, on a shared 2-core machine), ` +
       `so the last node hears of a change ${ms(rollout.median)} ms after the first (median over the changes). Then the apply takes ` +
       `${took(p.apply.median)} and the status write ${took(p.statusWrite.median)} (medians), for ${ms(c.latency.median)} ms median, ${ms(c.latency.p95)} ms p95 and ${ms(c.latency.max)} ms max per agent. ` +
       (c.rateLimited
@@ -356,7 +356,9 @@ ${table}
 
 Unchanged jobs are those present in every reading (before the first change, after each, after the last); a
 restart would show as a counter going down or a new first tick. "Expected" counts the interval boundaries between the
-first and the last reading.
+first and the last reading: exactly from each job's own last tick for the agents; from the scrape times standalone
+(\`/metrics\` has no tick times), where a scrape that lands as a tick starts may count it or not (±1 per job).
+The missed-tick counter is exact in both.
 
 ${restarts}
 

@@ -218,7 +218,7 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
     `- **Writes.** Until convergence at ${hi} nodes the operator wrote ${med(hi, (r) => w(r.initial).nodemonitors)} NodeMonitors for ${at(hi)[0]!.nodeMonitors} nodes, ` +
       `${med(hi, status)} statuses for ${first?.profiles} profiles and ${(med(hi, (r) => w(r.initial).events) / (first?.profiles ?? 1)).toFixed(0)} Events per profile ` +
       `(the first Accepted, Ready and Degraded conditions; with no agent, Ready stays False \`NodesPending\`). In the ${first?.idle.seconds.toFixed(0)} s after convergence it made ` +
-      `${med(hi, (r) => w(r.idle.requests).leases)} Lease writes (renewals) and ${med(hi, idleOther)} other writes (${med(hi, (r) => w(r.idle.requests).secrets)} of the managed credentials Secret, which is applied after the whole NodeMonitor loop). ` +
+      `${med(hi, (r) => w(r.idle.requests).leases)} Lease writes (renewals) and ${med(hi, idleOther)} other writes (${med(hi, (r) => w(r.idle.requests).secrets)} of them to the managed credentials Secret). ` +
       (repTotal > 0
         ? `Over the run at ${hi} nodes ${repTotal} writes repeated the previous write to the same object byte for byte (${Object.entries(
             rep,

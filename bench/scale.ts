@@ -6,7 +6,7 @@ import { createWriteStream, rmSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { StatsGroup } from "../agent/libvirt/protocol.ts";
+import { MAX_PACKET, StatsGroup } from "../agent/libvirt/protocol.ts";
 import { REMOTE_DOMAIN_LIST_MAX } from "../agent/libvirt/remote.ts";
 import { ListenerProcess } from "../agent/listener/process.ts";
 import { type Spread, spread } from "./collection.ts";
@@ -82,9 +82,6 @@ export interface ScaleResult {
 
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 const round = (n: number, digits = 1) => Math.round(n * 10 ** digits) / 10 ** digits;
-// The client's packet limit (agent/libvirt/protocol.ts MAX_PACKET) and libvirt's own (VIR_NET_MESSAGE_MAX + length word).
-const CLIENT_MAX_PACKET = 16 * 2 ** 20;
-const LIBVIRT_MAX_PACKET = 32 * 2 ** 20 + 4;
 /** The virt collector's default groups: what the agent asks the simulator for. */
 const AGENT_GROUPS = (["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const).reduce(
   (mask, g) => mask | StatsGroup[g],
@@ -390,7 +387,7 @@ export function scaleMarkdown(result: ScaleResult): string {
         : ""
     }${hi.queued > 0 ? ` ${hi.queued} events were still queued in the sink at the end.` : ""}`,
     `- **Memory:** steady RSS grows by about ${(rssFit.slope * 1024).toFixed(0)} KiB per domain (${lo.steady.median.toFixed(0)} MiB at N=${lo.n}, ${hi.steady.median.toFixed(0)} MiB at N=${hi.n}; peak ${hi.peak.max.toFixed(0)} MiB), but the live heap only by about ${(((hi.heap.median - lo.heap.median) / (hi.n - lo.n)) * 1024).toFixed(0)} KiB per domain (${lo.heap.median.toFixed(0)} → ${hi.heap.median.toFixed(0)} MiB)${heapShare < 0.5 ? ": most of the growth is heap room V8 keeps for the garbage each cycle makes, and buffers, not state the agent holds per domain" : ""}.`,
-    `- **Wire size:** the bulk stats reply carries about ${perDomainReply.toFixed(0)} bytes per domain (one disk, one NIC, 2 vCPUs), ${(hi.reply / 2 ** 20).toFixed(1)} MiB at N=${hi.n}. The agent's client refuses packets above 16 MiB (MAX_PACKET), which this shape reaches near N≈${Math.floor(CLIENT_MAX_PACKET / perDomainReply).toLocaleString("en")}, while libvirtd 9.0 sends up to 32 MiB (N≈${Math.floor(LIBVIRT_MAX_PACKET / perDomainReply).toLocaleString("en")}, beyond its own bound of ${REMOTE_DOMAIN_LIST_MAX.toLocaleString("en")} domains per reply); guests with more disks or NICs reach it sooner.`,
+    `- **Wire size:** the bulk stats reply carries about ${perDomainReply.toFixed(0)} bytes per domain (one disk, one NIC, 2 vCPUs), ${(hi.reply / 2 ** 20).toFixed(1)} MiB at N=${hi.n}. libvirt's packet limit (VIR_NET_MESSAGE_MAX, 32 MiB, which the agent's client shares: MAX_PACKET) is reached near N≈${Math.floor(MAX_PACKET / perDomainReply).toLocaleString("en")}, beyond libvirt's own bound of ${REMOTE_DOMAIN_LIST_MAX.toLocaleString("en")} domains per reply; guests with more disks or NICs reach it sooner.`,
   ];
   return `## Collection cost at scale (simulated libvirt)
 
