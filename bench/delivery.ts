@@ -2,7 +2,6 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync, rmSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
@@ -15,7 +14,7 @@ import type { EventSettings, VesSink } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { deliveryMarkdown } from "./delivery-report.ts";
 import { EventFeed, type SenderConfig } from "./delivery-sender.ts";
-import { cpuSeconds, rssMiB } from "./proc.ts";
+import { cpuSeconds, freePort, rssMiB, terminate } from "./proc.ts";
 
 export { deliveryMarkdown };
 
@@ -197,25 +196,14 @@ class Child {
 
   /** SIGTERM, then SIGKILL if it has not exited within 5 s. */
   async stop(): Promise<void> {
-    if (this.#gone || this.proc.exitCode !== null) return;
-    this.proc.kill("SIGTERM");
-    const timer = setTimeout(() => this.proc.kill("SIGKILL"), 5000);
-    await this.exited;
-    clearTimeout(timer);
+    if (this.#gone) return;
+    await terminate(this.proc, 5000);
   }
 
   async #fail(what: string): Promise<Error> {
     const tail = (await readFile(this.log, "utf8").catch(() => "")).slice(-2000);
     return new Error(`${this.name} ${what}${tail ? `; its log ends:\n${tail}` : ""}`);
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function stats(url: string): Promise<StatsSnapshot> {

@@ -7,8 +7,7 @@ import { join } from "node:path";
 import { ListenerProcess } from "../agent/listener/process.ts";
 import { FakeApiServer, type K8sObject } from "../test/fake-apiserver/index.ts";
 import { AgentFleet, type FleetSnapshot } from "./agent-fleet.ts";
-import { terminate } from "./peers.ts";
-import { cpuSeconds, rssMiB } from "./proc.ts";
+import { cpuSeconds, rssMiB, terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 // The cluster half of the hot-apply benchmark (bench/hot-apply.ts), and what both halves share: the two

@@ -19,7 +19,7 @@ import {
   until,
   variantSpec,
 } from "./hot-apply-cluster.ts";
-import { terminate } from "./peers.ts";
+import { terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 // How long a profile change takes to reach the collectors, and whether collectors it did not touch keep their

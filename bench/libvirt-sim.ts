@@ -38,6 +38,7 @@ import {
   writeTypedParam,
 } from "../agent/libvirt/remote.ts";
 import { XdrReader, XdrWriter } from "../agent/libvirt/xdr.ts";
+import { terminate } from "./proc.ts";
 
 /** The version CONNECT_GET_LIB_VERSION reports: the libvirt the fixture was captured from. */
 export const SIM_LIBVIRT_VERSION = 9_000_000n;
@@ -613,14 +614,7 @@ export async function startSimulator(opts: {
   const child: ChildProcess = spawn(process.execPath, args, { stdio: ["pipe", "pipe", "pipe"] });
   if (opts.logFile) child.stderr?.pipe(createWriteStream(opts.logFile));
   else child.stderr?.resume();
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, "exit");
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => terminate(child, 5000);
   const lines = createInterface({ input: child.stdout! });
   try {
     await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,5 @@
 import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -26,7 +25,7 @@ import {
   operatorScaleMarkdown,
   type Reconciles,
 } from "./operator-scale-report.ts";
-import { cpuSeconds, rssMiB } from "./proc.ts";
+import { cpuSeconds, freePort, rssMiB, terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 export type {
@@ -112,17 +111,6 @@ class FakeServerProcess {
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** The operator's /metrics as `name{labels}` → value. */
 async function scrape(port: number): Promise<Record<string, number>> {
   const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
@@ -145,17 +133,6 @@ function reconciles(before: Record<string, number>, after: Record<string, number
     nodeMonitors: d(/^vesmon_operator_reconciles_total\{kind="nodemonitors"/),
   };
 }
-
-const stopChild = (child: ChildProcess, signal: NodeJS.Signals) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const kill = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    child.once("exit", () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    child.kill(signal);
-  });
 
 /** One size, one repetition: a fresh fake API server, seeding, the operator, and the three phases. */
 async function measureRun(
@@ -357,9 +334,9 @@ async function measureRun(
       warningSamples: [...warnings],
     };
   } finally {
-    if (operator) await stopChild(operator, "SIGTERM");
+    if (operator) await terminate(operator);
     await fake.call({ cmd: "close" }).catch(() => {});
-    await stopChild(fake.child, "SIGTERM");
+    await terminate(fake.child);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import type { ListenerProcess } from "../agent/listener/process.ts";
 import type { RecordedEvent } from "../agent/listener/recorder.ts";
+import { freePort, terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 /** What every peer is started with: the private libvirtd, a scratch directory and the receiving side. */
@@ -63,27 +64,6 @@ function launch(
   child.stderr?.pipe(out);
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   return child;
-}
-
-/** SIGTERM, then SIGKILL after 10 s; resolves once the process has exited. */
-export async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-/** A free TCP port on 127.0.0.1 (bound, read and released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 /** Receives collectd's write_http JSON and counts the values in it; its own CPU is not counted. */

@@ -11,8 +11,7 @@ import { REMOTE_DOMAIN_LIST_MAX } from "../agent/libvirt/remote.ts";
 import { ListenerProcess } from "../agent/listener/process.ts";
 import { type Spread, spread } from "./collection.ts";
 import { LibvirtSim, startSimulator } from "./libvirt-sim.ts";
-import { freePort, terminate } from "./peers.ts";
-import { cpuSeconds, describeMachine, type Machine, rssMiB } from "./proc.ts";
+import { cpuSeconds, describeMachine, freePort, type Machine, rssMiB, terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 /** How much to measure. */
