@@ -14,6 +14,18 @@ spec:
   sinks: [{name: out, stdout: {}}]
 `;
 
+/** A source on `path` with real timers, a 20 ms debounce and the given poll interval. */
+const sourceOn = (path: string, pollMs = 20) =>
+  new ProfileFileSource({ path, timers: realTimers, log: pino({ level: "silent" }), pollMs, debounceMs: 20 });
+
+/** A fresh directory holding `p.yaml` with profile "p" at a 10 s interval. */
+async function profileFile(): Promise<{ dir: string; file: string }> {
+  const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
+  const file = join(dir, "p.yaml");
+  await writeFile(file, yaml("p", "10s"));
+  return { dir, file };
+}
+
 async function next(source: ProfileFileSource): Promise<FileConfig> {
   return new Promise((resolve) => source.watch((c) => resolve(c)));
 }
@@ -23,13 +35,7 @@ describe("ProfileFileSource", () => {
     const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
     await writeFile(join(dir, "a.yaml"), yaml("a", "10s"));
     await writeFile(join(dir, "b.yaml"), yaml("b", "10s"));
-    const source = new ProfileFileSource({
-      path: dir,
-      timers: realTimers,
-      log: pino({ level: "silent" }),
-      pollMs: 20,
-      debounceMs: 20,
-    });
+    const source = sourceOn(dir);
     const first = await source.read();
     expect(
       first.ok && first.profiles.map((p) => [p.name, p.generation, p.spec.collectors[0]?.interval]),
@@ -50,16 +56,8 @@ describe("ProfileFileSource", () => {
   });
 
   it("refuses an edit that does not validate, naming the field", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
-    const file = join(dir, "p.yaml");
-    await writeFile(file, yaml("p", "10s"));
-    const source = new ProfileFileSource({
-      path: file,
-      timers: realTimers,
-      log: pino({ level: "silent" }),
-      pollMs: 20,
-      debounceMs: 20,
-    });
+    const { file } = await profileFile();
+    const source = sourceOn(file);
     expect((await source.read()).ok).toBe(true);
     const changed = next(source);
     await writeFile(file, yaml("p", "soon"));
@@ -78,17 +76,9 @@ describe("ProfileFileSource", () => {
   });
 
   it("notices a file renamed over the profile through inotify, long before its next poll", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "vesmon-src-"));
-    const file = join(dir, "p.yaml");
-    await writeFile(file, yaml("p", "10s"));
-    const source = new ProfileFileSource({
-      path: file,
-      timers: realTimers,
-      log: pino({ level: "silent" }),
-      // The poll alone would take an hour: only the watch can deliver the edit within the test's timeout.
-      pollMs: 3_600_000,
-      debounceMs: 20,
-    });
+    const { dir, file } = await profileFile();
+    // The poll alone would take an hour: only the watch can deliver the edit within the test's timeout.
+    const source = sourceOn(file, 3_600_000);
     await source.read();
     const changed = next(source);
     // As an editor or a ConfigMap update does: a new file, renamed over the old one.

@@ -111,15 +111,14 @@ export class ProfileFileSource {
     this.#timer = timers.setTimeout(poll, pollMs);
     // The file's directory, not the file: a rename over it (editors, ConfigMap symlink swaps) replaces the inode.
     const path = this.#opts.path;
-    void stat(path).then(
-      (st) => {
-        if (!this.#stopped)
-          this.#unwatch = watchDir(st.isDirectory() ? path : dirname(path), () => void poll());
-      },
-      () => {
-        if (!this.#stopped) this.#unwatch = watchDir(dirname(path), () => void poll());
-      },
-    );
+    void stat(path)
+      .then(
+        (st) => st.isDirectory(),
+        () => false,
+      )
+      .then((isDir) => {
+        if (!this.#stopped) this.#unwatch = watchDir(isDir ? path : dirname(path), () => void poll());
+      });
   }
 
   stop(): void {
