@@ -17,7 +17,10 @@ const QEMU_CONF = [
   "",
 ].join("\n");
 
-/** A private libvirtd started for tests: its own socket directory, config and log, no systemd. */
+/**
+ * A private libvirtd started for tests: its own socket directory, config and log, no systemd, and its own mount
+ * namespace in which /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /etc/libvirt are private.
+ */
 export interface Libvirtd {
   dir: string;
   /** Read-write socket. */
@@ -39,22 +42,40 @@ export interface Libvirtd {
   log(): Promise<string>;
 }
 
-async function ensureQemuSetup(): Promise<void> {
-  // The qemu driver refuses to start unless this user exists, even when told to run guests as root.
-  if ((await run("getent", ["passwd", "libvirt-qemu"]).catch(() => ({ stdout: "" }))).stdout === "") {
-    await run("groupadd", ["--system", "-f", "libvirt-qemu"]);
-    await run("useradd", [
-      "--system",
-      "--no-create-home",
-      "-g",
-      "libvirt-qemu",
-      "-s",
-      "/usr/sbin/nologin",
-      "libvirt-qemu",
-    ]);
-  }
-  const current = await readFile("/etc/libvirt/qemu.conf", "utf8").catch(() => "");
-  if (current !== QEMU_CONF) await writeFile("/etc/libvirt/qemu.conf", QEMU_CONF);
+/** The qemu driver refuses to start unless this user exists, even when told to run guests as root. */
+async function ensureQemuUser(): Promise<void> {
+  if ((await run("getent", ["passwd", "libvirt-qemu"]).catch(() => ({ stdout: "" }))).stdout !== "") return;
+  await run("groupadd", ["--system", "-f", "libvirt-qemu"]);
+  await run("useradd", [
+    "--system",
+    "--no-create-home",
+    "-g",
+    "libvirt-qemu",
+    "-s",
+    "/usr/sbin/nologin",
+    "libvirt-qemu",
+  ]);
+}
+
+/**
+ * The host directories libvirtd and its drivers keep state in (driver.pid, guest status XML, monitor sockets,
+ * the capabilities cache, qemu.conf). Each private daemon gets its own copy of every one, bind-mounted over the
+ * host path inside a mount namespace of its own, so it never meets another libvirtd on the machine (the host's
+ * or another test's). The copies live in the daemon's directory, so a daemon restarted by `startDaemon` finds
+ * the guests its predecessor started.
+ */
+const PRIVATE_DIRS: ReadonlyArray<[host: string, own: string]> = [
+  ["/run/libvirt", "ns-run"],
+  ["/var/lib/libvirt", "ns-lib"],
+  ["/var/cache/libvirt", "ns-cache"],
+  ["/etc/libvirt", "ns-etc"],
+];
+
+/** A shell script that mounts the daemon's private directories over the host's, then becomes `argv`. */
+function isolatedLaunchScript(dir: string, argv: readonly string[]): string {
+  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+  const mounts = PRIVATE_DIRS.map(([host, own]) => `mount --bind ${quote(join(dir, own))} ${quote(host)}`);
+  return ["set -e", ...mounts, `exec ${argv.map(quote).join(" ")}`].join("\n");
 }
 
 async function waitFor(
@@ -92,8 +113,14 @@ export async function startLibvirtd(opts: { qemu?: boolean } = {}): Promise<Libv
   const dir = await mkdtemp("/tmp/vesmon-lv-");
   await mkdir(join(dir, "run"));
   await mkdir(join(dir, "drivers"));
+  for (const [host, own] of PRIVATE_DIRS) {
+    // A bind mount needs its mount point; on a host without libvirt's packages configured it may be missing.
+    await mkdir(host, { recursive: true });
+    await mkdir(join(dir, own));
+  }
+  await writeFile(join(dir, "ns-etc", "qemu.conf"), QEMU_CONF);
   if (opts.qemu) {
-    await ensureQemuSetup();
+    await ensureQemuUser();
     await symlink(QEMU_DRIVER, join(dir, "drivers", "libvirt_driver_qemu.so"));
   }
   const conf = join(dir, "libvirtd.conf");
@@ -117,9 +144,19 @@ export async function startLibvirtd(opts: { qemu?: boolean } = {}): Promise<Libv
     await rm(socket, { force: true });
     await rm(roSocket, { force: true });
     // An empty driver directory keeps the network, storage and nodedev drivers (and their daemons) out.
-    proc = spawn(
+    const daemon = [
       "libvirtd",
-      ["--config", conf, "--pid-file", join(dir, "libvirtd.pid"), "--timeout", "900"],
+      "--config",
+      conf,
+      "--pid-file",
+      join(dir, "libvirtd.pid"),
+      "--timeout",
+      "900",
+    ];
+    // `--propagation private` keeps the mounts from leaking back to the host; `exec` makes proc.pid libvirtd's.
+    proc = spawn(
+      "unshare",
+      ["--mount", "--propagation", "private", "sh", "-c", isolatedLaunchScript(dir, daemon)],
       {
         env: { ...process.env, LIBVIRT_DRIVER_DIR: join(dir, "drivers") },
         stdio: "ignore",
