@@ -38,6 +38,7 @@ import {
   writeTypedParam,
 } from "../agent/libvirt/remote.ts";
 import { XdrReader, XdrWriter } from "../agent/libvirt/xdr.ts";
+import { prng } from "../test/helpers/prng.ts";
 import { terminate } from "./proc.ts";
 
 /** The version CONNECT_GET_LIB_VERSION reports: the libvirt the fixture was captured from. */
@@ -68,16 +69,6 @@ export interface LibvirtSimOptions {
   guestBalloon?: boolean;
   /** Server-side keepalive once the client advertises it, as libvirtd's defaults (5 s × 5). */
   keepalive?: { interval: number; count: number };
-}
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 function uuidFrom(rand: () => number): string {

@@ -103,7 +103,7 @@ describe("RpcConnection", () => {
   it("times a call out without closing the connection, and ignores the late reply", async () => {
     const d = fakeDaemon();
     const { conn, timers } = await open(d.client);
-    const call = conn.call(157, undefined, 1000);
+    const call = conn.call(157, undefined, { timeout: 1000 });
     await d.until(1);
     timers.advance(1000);
     await expect(call).rejects.toBeInstanceOf(LibvirtTimeoutError);
@@ -147,7 +147,7 @@ describe("RpcConnection", () => {
     const d = fakeDaemon();
     const { conn, timers } = await open(d.client, new ManualTimers(), { interval: 5000, count: 3 });
     const closed = new Promise<Error>((r) => conn.onClose(r));
-    const call = conn.call(157, undefined, 60_000);
+    const call = conn.call(157, undefined, { timeout: 60_000 });
     await d.until(1);
     for (let i = 0; i < 3; i++) timers.advance(5000);
     await d.until(4);
@@ -215,6 +215,56 @@ describe("RpcConnection", () => {
     const closed = new Promise<Error>((r) => conn.onClose(r));
     d.server.write(Buffer.from("00000002", "hex"));
     expect((await closed).message).toMatch(/invalid libvirt packet length 2/);
+  });
+
+  it("still pings while bytes trickle in without completing a packet, then gives up on the packet", async () => {
+    const d = fakeDaemon();
+    const { conn, timers } = await open(d.client, new ManualTimers(), { interval: 5000, count: 5 });
+    const closed = new Promise<Error>((r) => conn.onClose(r));
+    const call = conn.call(157, undefined, { timeout: 20_000 });
+    await d.until(1);
+    const partial = encodePacket(
+      { ...d.received[0]!.header, type: MessageType.REPLY, status: 0 },
+      payload((w) => w.uhyper(1n)),
+    );
+    for (let i = 0; i < 6; i++) {
+      d.server.write(partial.subarray(i, i + 1));
+      await new Promise((r) => setImmediate(r));
+      timers.advance(1000);
+    }
+    await d.until(2);
+    expect(d.received[1]!.header).toMatchObject({ prog: KEEPALIVE_PROGRAM, proc: KeepaliveProc.PING });
+    // The connection's call timeout (10 s) bounds the packet: it breaks before the call's own 20 s run out.
+    timers.advance(10_000);
+    await expect(call).rejects.toMatchObject({ name: "LibvirtConnectionError", reason: "stalled" });
+    expect((await closed).message).toMatch(/packet incomplete after 10000 ms: 6 of 36 bytes arrived/);
+  });
+
+  it("breaks on a reply no call is waiting for, failing the calls in flight", async () => {
+    const d = fakeDaemon();
+    const { conn } = await open(d.client);
+    const call = conn.call(157);
+    await d.until(1);
+    d.reply(
+      { ...d.received[0]!.header, serial: 99 },
+      payload((w) => w.uhyper(1n)),
+    );
+    await expect(call).rejects.toMatchObject({ name: "LibvirtProtocolError", reason: "protocol" });
+    expect(conn.closed).toBe(true);
+  });
+
+  it("breaks on a reply that does not decode, instead of handing the caller a decoding error", async () => {
+    const d = fakeDaemon();
+    const { conn } = await open(d.client);
+    const call = conn.call(157, undefined, { decode: (r) => r.string() });
+    await d.until(1);
+    d.reply(
+      d.received[0]!.header,
+      payload((w) => w.uint(1000)),
+    );
+    await expect(call).rejects.toMatchObject({ name: "LibvirtProtocolError" });
+    await expect(call).rejects.toBeInstanceOf(LibvirtConnectionError);
+    expect(conn.closed).toBe(true);
   });
 
   it("names the socket when it cannot connect", async () => {

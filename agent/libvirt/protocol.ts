@@ -175,4 +175,9 @@ export class PacketSplitter {
   get buffered(): number {
     return this.#size;
   }
+
+  /** Length of the packet being assembled (0 until its length word has arrived). */
+  get expected(): number {
+    return this.#need;
+  }
 }

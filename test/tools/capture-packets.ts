@@ -1,5 +1,6 @@
 // Captures real libvirt RPC packets into test/fixtures/libvirt/packets.json for the codec tests:
 // `node test/tools/capture-packets.ts` (as root; starts a private libvirtd with the qemu driver and one tiny guest).
+// Besides calls and replies it records the lifecycle events of a suspend and a resume, and a keepalive PING/PONG.
 import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,6 +34,19 @@ try {
   await client
     .getXmlDesc({ name: "no-such-domain", uuid: "00000000-0000-0000-0000-000000000000", id: -1 })
     .catch(() => {});
+  rec.state.label = "event-register";
+  const events: unknown[] = [];
+  const unsubscribe = await client.onLifecycle((e) => events.push(e));
+  rec.state.label = "event-lifecycle";
+  const guest = guests.guests[0]!.name;
+  await lv.virsh("qemu:///system", "suspend", guest);
+  await lv.virsh("qemu:///system", "resume", guest);
+  for (let i = 0; i < 100 && events.length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  rec.state.label = "event-deregister";
+  await unsubscribe();
+  // libvirtd pings a client that advertised keepalive after 5 s without traffic; the client answers.
+  rec.state.label = "keepalive";
+  await new Promise((r) => setTimeout(r, 5500));
   rec.state.label = "close";
   await client.close();
   await guests.stop();
