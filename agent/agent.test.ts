@@ -241,7 +241,8 @@ describe("Agent", () => {
         ]),
       ),
     ]);
-    await t.step(2000);
+    // Raised on the third failed collection in a row (DEFAULT_RAISE_AFTER), cleared on the second success.
+    await t.step(3000);
     const faults = () =>
       t.events("fault").map((e) => (e.faultFields as { eventSeverity: string }).eventSeverity);
     expect(faults()).toEqual(["MAJOR"]);
@@ -250,6 +251,8 @@ describe("Agent", () => {
       lastError: "cpu source gone",
     });
     t.broken.delete("collect:cpu");
+    await t.step(1000);
+    expect(faults()).toEqual(["MAJOR"]);
     await t.step(2000);
     expect(faults()).toEqual(["MAJOR", "NORMAL"]);
     const [raise, clear] = t.events("fault");

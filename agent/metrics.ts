@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Agent } from "./agent.ts";
+import { registerLibvirtMetrics } from "./libvirt/metrics.ts";
 import { prometheusLabels, prometheusName } from "./prometheus-names.ts";
 
 /** The agent's own metrics, collected from its status at scrape time, on a registry of their own. */
@@ -86,6 +87,7 @@ export class AgentMetrics {
       "dropped",
     );
     sinkGauge("vesmon_sink_retries_total", "Delivery attempts retried since start.", "retries");
+    registerLibvirtMetrics(r);
   }
 }
 

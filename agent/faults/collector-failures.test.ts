@@ -5,8 +5,10 @@ import { CollectorFaults, MAX_PROBLEM_LENGTH } from "./collector-failures.ts";
 const brief = (us: AlarmUpdate[]) => us.map((u) => `${u.type}:${u.alarm.severity}:${u.alarm.sequence}`);
 
 describe("CollectorFaults", () => {
-  it("raises MAJOR CollectorFailed on the first failure by default and clears on the next success", () => {
+  it("raises MAJOR CollectorFailed on the third failure in a row by default and clears after two successes", () => {
     const f = new CollectorFaults(new AlarmTable());
+    expect(f.observeCollector("node", "cpu", false, "cannot read /proc/stat", 800)).toEqual([]);
+    expect(f.observeCollector("node", "cpu", false, "cannot read /proc/stat", 900)).toEqual([]);
     const [raise] = f.observeCollector("node", "cpu", false, "cannot read /proc/stat", 1000);
     expect(raise).toMatchObject({
       type: "raise",
@@ -20,6 +22,7 @@ describe("CollectorFaults", () => {
       },
     });
     expect(f.observeCollector("node", "cpu", false, "another error", 2000)).toEqual([]);
+    expect(f.observeCollector("node", "cpu", true, undefined, 2500)).toEqual([]);
     const [clear] = f.observeCollector("node", "cpu", true, undefined, 3000);
     expect(clear).toMatchObject({
       type: "clear",
@@ -36,15 +39,37 @@ describe("CollectorFaults", () => {
     },
     { after: 2, outcomes: [false, false, false], want: [[], ["raise:MAJOR:1"], []] },
   ])("after $after consecutive failures", ({ after, outcomes, want }) => {
-    const f = new CollectorFaults(new AlarmTable(), { after });
+    const f = new CollectorFaults(new AlarmTable(), { after, clearAfter: 1 });
     expect(outcomes.map((ok, i) => brief(f.observeCollector("j", "virt", ok, "boom", i * 1000)))).toEqual(
       want,
     );
   });
 
+  it("damps a collector failing every other collection to one raise, and one clear once it is steady", () => {
+    const f = new CollectorFaults(new AlarmTable());
+    const outcomes = [false, false, false, true, false, true, false, true, false, true, true, false, true];
+    expect(outcomes.map((ok, i) => brief(f.observeCollector("j", "virt", ok, "boom", i * 1000)))).toEqual([
+      [],
+      [],
+      ["raise:MAJOR:1"],
+      ...Array.from({ length: 7 }, () => []),
+      ["clear:NORMAL:2"],
+      [],
+      [],
+    ]);
+  });
+
+  it("clears after `clearAfter` successes", () => {
+    const f = new CollectorFaults(new AlarmTable(), { after: 1, clearAfter: 3 });
+    expect(
+      [false, true, true, true].map((ok, i) => brief(f.observeCollector("j", "cpu", ok, "x", i))),
+    ).toEqual([["raise:MAJOR:1"], [], [], ["clear:NORMAL:2"]]);
+    expect(() => new CollectorFaults(new AlarmTable(), { clearAfter: 0 })).toThrow(RangeError);
+  });
+
   it("keeps jobs and collectors apart, and forgetJob clears one job", () => {
     const table = new AlarmTable();
-    const f = new CollectorFaults(table);
+    const f = new CollectorFaults(table, { after: 1 });
     f.observeCollector("a", "cpu", false, "x", 1);
     f.observeCollector("a", "disk", false, "x", 1);
     f.observeCollector("b", "cpu", false, "x", 1);
@@ -55,7 +80,7 @@ describe("CollectorFaults", () => {
   });
 
   it("uses a default text for an empty error and shortens long ones", () => {
-    const f = new CollectorFaults(new AlarmTable());
+    const f = new CollectorFaults(new AlarmTable(), { after: 1 });
     expect(f.observeCollector("j", "cpu", false, " ", 1)[0]?.alarm.specificProblem).toBe(
       "collector cpu failed",
     );
@@ -64,7 +89,7 @@ describe("CollectorFaults", () => {
   });
 
   it("does not raise while disabled, and disabling clears", () => {
-    const f = new CollectorFaults(new AlarmTable(), { enabled: false });
+    const f = new CollectorFaults(new AlarmTable(), { enabled: false, after: 2, clearAfter: 1 });
     expect(f.observeCollector("j", "cpu", false, "x", 1)).toEqual([]);
     expect(f.configure({ enabled: true }, 2)).toEqual([]);
     // The failure seen while disabled still counts: this is the second in a row.

@@ -7,34 +7,47 @@ export const COLLECTOR_FAILED = "CollectorFailed";
 /** Longest specificProblem kept from an error message; collector errors can quote whole files. */
 export const MAX_PROBLEM_LENGTH = 1024;
 
+/** Consecutive failures that raise CollectorFailed: one failed read (a daemon restarting) is not a fault. */
+export const DEFAULT_RAISE_AFTER = 3;
+/** Consecutive successes that clear it: a collector that alternates stays raised instead of flapping. */
+export const DEFAULT_CLEAR_AFTER = 2;
+
 /** Settings of CollectorFaults. */
 export interface CollectorFaultsOptions {
   /** FaultSettings.collectorFailures; defaults to true. */
   enabled?: boolean;
-  /** Consecutive failed collections before the fault is raised; defaults to 1. */
+  /** Consecutive failed collections (or starts) before the fault is raised; defaults to DEFAULT_RAISE_AFTER. */
   after?: number;
+  /** Consecutive successful collections before a raised fault is cleared; defaults to DEFAULT_CLEAR_AFTER. */
+  clearAfter?: number;
 }
 
 /**
  * Faults for collectors that fail: one MAJOR `CollectorFailed` alarm per job and collector (source: the host,
  * labels `job` and `collector`), raised after `after` consecutive failures with the error as specificProblem,
- * cleared by the next success. Further failures while raised send nothing, even with a different error.
+ * cleared after `clearAfter` consecutive successes. Damped both ways, so a collector failing every other
+ * collection raises one fault and keeps it, instead of a raise and a clear per collection. Further failures
+ * while raised send nothing, even with a different error.
  */
 export class CollectorFaults {
   readonly #table: AlarmTable;
   #enabled: boolean;
   #after: number;
+  #clearAfter: number;
   readonly #failures = new Map<string, number>();
+  readonly #successes = new Map<string, number>();
 
   constructor(table: AlarmTable, options: CollectorFaultsOptions = {}) {
     this.#table = table;
     this.#enabled = options.enabled ?? true;
-    this.#after = checkAfter(options.after ?? 1);
+    this.#after = checkCount("after", options.after ?? DEFAULT_RAISE_AFTER);
+    this.#clearAfter = checkCount("clearAfter", options.clearAfter ?? DEFAULT_CLEAR_AFTER);
   }
 
   /** Applies new settings; disabling clears the open collector alarms. Failure counts are kept. */
   configure(options: CollectorFaultsOptions, timeMs: number): AlarmUpdate[] {
-    this.#after = checkAfter(options.after ?? this.#after);
+    this.#after = checkCount("after", options.after ?? this.#after);
+    this.#clearAfter = checkCount("clearAfter", options.clearAfter ?? this.#clearAfter);
     this.#enabled = options.enabled ?? this.#enabled;
     if (this.#enabled) return [];
     return this.#table.clearWhere(
@@ -56,9 +69,16 @@ export class CollectorFaults {
     const key = alarmKey("collector", HOST, "", labels);
     if (ok) {
       this.#failures.delete(key);
+      const successes = (this.#successes.get(key) ?? 0) + 1;
+      if (this.#table.get(key) && successes < this.#clearAfter) {
+        this.#successes.set(key, successes);
+        return [];
+      }
+      this.#successes.delete(key);
       const cleared = this.#table.clear(key, { specificProblem: `collector ${collector} recovered` }, timeMs);
       return cleared ? [cleared] : [];
     }
+    this.#successes.delete(key);
     const failures = (this.#failures.get(key) ?? 0) + 1;
     this.#failures.set(key, failures);
     if (!this.#enabled || failures < this.#after) return [];
@@ -82,10 +102,11 @@ export class CollectorFaults {
   forgetJob(job: string, timeMs: number, collector?: string): AlarmUpdate[] {
     const match = (labels: Readonly<Record<string, string>>) =>
       labels.job === job && (collector === undefined || labels.collector === collector);
-    for (const [key] of this.#failures) {
-      const [, , , pairs] = JSON.parse(key) as [string, string, string, [string, string][]];
-      if (match(Object.fromEntries(pairs))) this.#failures.delete(key);
-    }
+    for (const counts of [this.#failures, this.#successes])
+      for (const [key] of counts) {
+        const [, , , pairs] = JSON.parse(key) as [string, string, string, [string, string][]];
+        if (match(Object.fromEntries(pairs))) counts.delete(key);
+      }
     return this.#table.clearWhere(
       (a) => a.kind === "collector" && match(a.labels),
       { specificProblem: "collector no longer configured" },
@@ -94,8 +115,7 @@ export class CollectorFaults {
   }
 }
 
-function checkAfter(after: number): number {
-  if (!Number.isSafeInteger(after) || after < 1)
-    throw new RangeError(`after must be a positive integer, got ${after}`);
-  return after;
+function checkCount(name: string, n: number): number {
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`${name} must be a positive integer, got ${n}`);
+  return n;
 }

@@ -87,6 +87,8 @@ function skewedTimers(manual: ManualTimers, skew: { ms: number }): Timers {
 
 function setup(clock: (manual: ManualTimers, skew: { ms: number }) => Timers = (m) => m) {
   const timers = new ManualTimers();
+  const lines: { level: number; msg: string; collector?: string; err?: string; failures?: number }[] = [];
+  const log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
   timers.advance(1_000_000);
   const f = fakes(timers);
   const skew = { ms: 0 };
@@ -95,6 +97,7 @@ function setup(clock: (manual: ManualTimers, skew: { ms: number }) => Timers = (
     env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
     timers: clock(timers, skew),
     retry: { initial: 1000, max: 8000 },
+    log,
   });
   const outcomes: JobOutcome[] = [];
   scheduler.onOutcome((o) => outcomes.push(o));
@@ -107,7 +110,7 @@ function setup(clock: (manual: ManualTimers, skew: { ms: number }) => Timers = (
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
     }
   };
-  return { timers, scheduler, outcomes, jobs, step, skew, ...f };
+  return { timers, scheduler, outcomes, jobs, step, skew, lines, ...f };
 }
 
 const cpu = (interval = "1s"): CollectorSpec => ({ name: "cpu", interval });
@@ -246,6 +249,36 @@ describe("Scheduler", () => {
     t.script.failCollect.clear();
     await t.step(1000);
     expect(t.scheduler.states()[0]?.state).toBe("Running");
+  });
+
+  it("logs once when a job starts failing, with the error, and once when it recovers", async () => {
+    const t = setup();
+    t.script.failCollect.add("cpu@1s");
+    await t.scheduler.apply(t.jobs(cpu()));
+    await t.step(4000);
+    expect(t.outcomes.filter((o) => !o.ok)).toHaveLength(4);
+    t.script.failCollect.clear();
+    await t.step(3000);
+    expect(
+      t.lines.map(({ level, msg, collector, err, failures }) => ({ level, msg, collector, err, failures })),
+    ).toEqual([
+      { level: 40, msg: "collector failing", collector: "cpu", err: "cpu@1s broke", failures: undefined },
+      { level: 30, msg: "collector recovered", collector: "cpu", err: undefined, failures: 4 },
+    ]);
+  });
+
+  it("logs a collector that cannot start once, however often the retry fails, and once when it starts", async () => {
+    const t = setup();
+    t.script.failCreate.add("cpu@1s");
+    await t.scheduler.apply(t.jobs(cpu()));
+    await t.step(8000);
+    t.script.failCreate.clear();
+    await t.step(9000);
+    expect(t.scheduler.states()[0]?.state).toBe("Running");
+    expect(t.lines.map((l) => [l.msg, l.err])).toEqual([
+      ["collector failing", "cannot start cpu@1s"],
+      ["collector recovered", undefined],
+    ]);
   });
 
   it("leaves no timer behind once its jobs are stopped", async () => {

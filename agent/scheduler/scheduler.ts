@@ -53,6 +53,8 @@ interface Running {
   timer?: unknown;
   retryTimer?: unknown;
   retries: number;
+  /** Consecutive failed starts or collections; the log has a line for the first and for the recovery. */
+  failures: number;
   busy?: Promise<void>;
   stopped: boolean;
 }
@@ -120,6 +122,7 @@ export class Scheduler {
             missed: 0,
           },
           retries: 0,
+          failures: 0,
           stopped: false,
         };
         const error = await this.#create(r);
@@ -160,10 +163,12 @@ export class Scheduler {
       r.collector = await factory.create(r.job.spec, this.#opts.env);
       r.state.state = "Running";
       delete r.state.lastError;
+      this.#logTransition(r);
       return undefined;
     } catch (err) {
       const error = (err as Error).message;
       r.state = { ...r.state, state: "Failed", lastError: error, lastErrorTime: this.#opts.env.now() };
+      this.#logTransition(r, error);
       this.#emit({ job: r.job, ok: false, error, time: this.#opts.env.now() });
       return error;
     }
@@ -220,6 +225,7 @@ export class Scheduler {
             lastSuccessTime: result.time,
             lastDurationMs: this.#opts.timers.now() - started,
           };
+          this.#logTransition(r);
           this.#emit({ job: r.job, ok: true, result });
         },
         (err: Error) => {
@@ -231,12 +237,27 @@ export class Scheduler {
             lastErrorTime: time,
             lastDurationMs: this.#opts.timers.now() - started,
           };
+          this.#logTransition(r, err.message);
           this.#emit({ job: r.job, ok: false, error: err.message, time });
         },
       )
       .finally(() => {
         r.busy = undefined;
       });
+  }
+
+  /**
+   * One log line when a job starts failing (to start or to collect), with the error, and one when it works
+   * again; the failures in between are counted, not logged, so a collector failing every tick cannot flood.
+   */
+  #logTransition(r: Running, error?: string): void {
+    const fields = { job: r.job.id, collector: r.job.collector };
+    if (error !== undefined) {
+      if (r.failures++ === 0) this.#opts.log?.warn({ ...fields, err: error }, "collector failing");
+    } else if (r.failures > 0) {
+      this.#opts.log?.info({ ...fields, failures: r.failures }, "collector recovered");
+      r.failures = 0;
+    }
   }
 
   async #stop(r: Running): Promise<void> {
