@@ -151,8 +151,10 @@ export class ProfilePipeline {
     if (o.ok) {
       const { samples, time, events } = o.result;
       this.#windows.add(o.job.id, o.job.intervalMs, o.result);
+      // A degenerate input (NaN, marked suspect) is never published; it only marks its VES window suspect.
+      const published = samples.filter((s) => Number.isFinite(s.value));
       for (const { sink } of this.#sinks.values())
-        if (sink instanceof PrometheusSink) sink.observe(samples, time);
+        if (sink instanceof PrometheusSink) sink.observe(published, time);
       updates.push(...this.#thresholds.observe(samples, time));
       if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
       updates.push(...this.#lifecycle.observe(samples, time));
