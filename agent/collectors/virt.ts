@@ -9,6 +9,7 @@ import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
+import { cgroupOfDomain, readVmCgroupCpu, type VmCgroupCpu } from "./vm-cgroup-cpu.ts";
 
 const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
 const NS_PER_MS = 1_000_000;
@@ -120,10 +121,9 @@ class DomainSampler {
 
 /**
  * A VM's CPU time from somewhere other than libvirt's cpu-total and vcpu groups (its cgroup), in ns. Where it
- * has a figure, it replaces libvirt's; `from` names the source in the `vm.cpu.source` info.
+ * has a figure, it replaces libvirt's.
  */
 export interface VmCpuTimes {
-  from: string;
   totalNs?: bigint;
   userNs?: bigint;
   systemNs?: bigint;
@@ -280,6 +280,7 @@ class VirtCollector implements Collector {
   readonly #env: CollectorEnv;
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
+  readonly #cpuFromCgroup: boolean;
   readonly #counters = new CounterSet();
   readonly #xml = new Map<string, DomainXmlInfo>();
   #events: SourceEvent[] = [];
@@ -291,6 +292,7 @@ class VirtCollector implements Collector {
     const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
     this.#groups = groups.reduce((mask, g) => mask | StatsGroup[g], 0);
     this.#include = nameFilter(spec.domains);
+    this.#cpuFromCgroup = spec.cpuSource === "cgroup";
   }
 
   async start(): Promise<void> {
@@ -334,7 +336,10 @@ class VirtCollector implements Collector {
     const errors: string[] = [];
     const seen = new Set<string>();
     const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
+    const [infos, cgroups] = await Promise.all([
+      Promise.all(domains.map((d) => this.#info(d, errors))),
+      this.#cpuFromCgroup ? this.#cgroupCpu(errors) : [],
+    ]);
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
@@ -346,7 +351,8 @@ class VirtCollector implements Collector {
           source: { kind: "vm", name: d.name, uuid: d.uuid },
           labels: info.metadata,
         });
-      samples.push(...sampleDomain(d, this.#counters, time));
+      const cgroup = cgroupOfDomain(cgroups, d);
+      samples.push(...sampleDomain(d, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     for (const uuid of this.#xml.keys()) if (!seen.has(uuid)) this.#xml.delete(uuid);
     this.#counters.sweep();
@@ -355,12 +361,32 @@ class VirtCollector implements Collector {
     return { time, samples, errors, ...(events.length ? { events } : {}) };
   }
 
+  async #cgroupCpu(errors: string[]): Promise<VmCgroupCpu[]> {
+    try {
+      const read = await readVmCgroupCpu(this.#env.paths.cgroup());
+      errors.push(...read.errors);
+      return read.vms;
+    } catch (err) {
+      errors.push(`VM cgroups: ${(err as Error).message}`);
+      return [];
+    }
+  }
+
   async close(): Promise<void> {
     const unsubscribe = this.#unsubscribe;
     this.#unsubscribe = undefined;
     await unsubscribe?.().catch(() => {});
     await this.#client.close();
   }
+}
+
+function cpuTimesOf(c: VmCgroupCpu): VmCpuTimes {
+  return {
+    totalNs: c.totalNs,
+    ...(c.userNs !== undefined ? { userNs: c.userNs } : {}),
+    ...(c.systemNs !== undefined ? { systemNs: c.systemNs } : {}),
+    vcpuNs: c.vcpuNs,
+  };
 }
 
 /** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */
