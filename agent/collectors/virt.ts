@@ -358,7 +358,7 @@ class VirtCollector implements Collector {
     this.#counters.sweep();
     const events = this.#events;
     this.#events = [];
-    return { time, samples, errors, ...(events.length ? { events } : {}) };
+    return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };
   }
 
   async #cgroupCpu(errors: string[]): Promise<VmCgroupCpu[]> {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseDuration } from "../../api/duration.ts";
 import type { ResolvedProfileSpec } from "../../api/v1alpha1/types.ts";
 import { nextBoundary, type Timers } from "../../kube/timers.ts";
-import type { Sample } from "../collectors/sample.ts";
+import type { Sample, Source } from "../collectors/sample.ts";
 import { AlarmTable, type AlarmUpdate } from "../faults/alarm.ts";
 import { CollectorFaults } from "../faults/collector-failures.ts";
 import { LifecycleFaults } from "../faults/lifecycle.ts";
@@ -38,6 +38,8 @@ export type NamedSinkState = SinkState & { name: string; kind: Sink["kind"] };
 
 /** Sources (the host, VMs) whose measurement events are built between two turns of the event loop. */
 const FLUSH_SLICE = 50;
+const vmIds = (samples: readonly Sample[]) =>
+  samples.flatMap((s) => (s.source.kind === "vm" ? [s.source.uuid] : []));
 const sourceId = (s: Sample) => (s.source.kind === "vm" ? s.source.uuid : "host");
 /** The longest a window waits past its end for the reads that close it. */
 const MAX_GRACE_MS = 10_000;
@@ -103,6 +105,8 @@ export class ProfilePipeline {
     const p = new ProfilePipeline(profile, deps, table, store);
     await p.#syncSinks();
     p.#emitFaults(p.#thresholds.configure(profile.spec.thresholds ?? [], deps.timers.now()));
+    // Restored alarms of VMs that are gone are cleared by the first complete listing (or now, without one).
+    p.#forgetVmsWithoutVirt();
     p.#armMeasurement();
     p.#armHeartbeat();
     return p;
@@ -133,6 +137,7 @@ export class ProfilePipeline {
       ...this.#collectorFaults.configure({ enabled: profile.spec.faults.collectorFailures }, now),
     ]);
     this.#windows.keepJobs(this.jobIds());
+    this.#forgetVmsWithoutVirt();
     if (old.events.measurementInterval !== profile.spec.events.measurementInterval) {
       // The open windows end early (their coverage says so); the new interval starts its own.
       while (this.#windows.next <= nextBoundary(now, this.#windows.intervalMs))
@@ -158,6 +163,7 @@ export class ProfilePipeline {
       updates.push(...this.#thresholds.observe(samples, time));
       if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
       updates.push(...this.#lifecycle.observe(samples, time));
+      if (o.result.listsEveryVm) updates.push(...this.#forgetVms(new Set(vmIds(samples)), time));
       updates.push(
         ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, true, undefined, time),
       );
@@ -169,6 +175,23 @@ export class ProfilePipeline {
     }
     this.#emitFaults(updates);
     this.#drain();
+  }
+
+  /** Clears, with a clear event, every alarm of a VM not in `present` (gone from a complete listing). */
+  #forgetVms(present: ReadonlySet<string>, time: number): AlarmUpdate[] {
+    const gone = new Map<string, Source>();
+    for (const a of this.#table.list((a) => a.source.kind === "vm" && !present.has(a.source.uuid)))
+      if (a.source.kind === "vm") gone.set(a.source.uuid, a.source);
+    return [...gone.values()].flatMap((source) => [
+      ...this.#thresholds.forgetSource(source, time),
+      ...this.#lifecycle.forgetSource(source, time),
+    ]);
+  }
+
+  /** Without a virt collector no listing will ever come: VM alarms (restored or left over) are cleared at once. */
+  #forgetVmsWithoutVirt(): void {
+    if (!this.#profile.spec.collectors.some((c) => c.name === "virt"))
+      this.#emitFaults(this.#forgetVms(new Set(), this.#deps.timers.now()));
   }
 
   status(): NamedSinkState[] {
