@@ -131,7 +131,15 @@ async function readV2(dir: string, files: FileReader): Promise<Figures> {
   };
 }
 
-async function readV1(dirs: Partial<Record<V1Controller, string>>, files: FileReader): Promise<Figures> {
+/**
+ * v1 figures of one cgroup. A cgroup the cpuacct hierarchy does not have (libvirt may leave a VM at the cpuacct
+ * root) is counted from `unified`, the same cgroup in a hybrid host's v2 tree, when that has a cpu.stat.
+ */
+async function readV1(
+  dirs: Partial<Record<V1Controller, string>>,
+  files: FileReader,
+  unified?: string,
+): Promise<Figures> {
   const f = (c: V1Controller, name: string) => (dirs[c] === undefined ? undefined : join(dirs[c], name));
   const read = <T>(c: V1Controller, name: string, parse: (t: string) => T, optional = false) => {
     const path = f(c, name);
@@ -154,10 +162,14 @@ async function readV1(dirs: Partial<Record<V1Controller, string>>, files: FileRe
       read("pids", "pids.max", parseLimit),
     ],
   );
+  const v2 =
+    dirs.cpuacct === undefined && unified !== undefined
+      ? await files.read(join(unified, "cpu.stat"), parseCpuStatV2, true)
+      : undefined;
   return {
-    cpuNs: usage,
-    userNs: acct && acct.userTicks * NS_PER_TICK,
-    systemNs: acct && acct.systemTicks * NS_PER_TICK,
+    cpuNs: v2 ? v2.usageUsec * 1000n : usage,
+    userNs: v2 ? v2.userUsec * 1000n : acct && acct.userTicks * NS_PER_TICK,
+    systemNs: v2 ? v2.systemUsec * 1000n : acct && acct.systemTicks * NS_PER_TICK,
     throttledNs: throttle?.get("throttled_time"),
     memUsage,
     memLimit,
@@ -204,8 +216,11 @@ class CgroupsCollector implements Collector {
     const read = await Promise.all(
       targets.map(async ({ target, v1dirs }) => {
         const files = new FileReader();
+        const unified = entries.includes("unified") ? join(root, "unified", target.path) : undefined;
         const figures =
-          layout.version === 2 ? await readV2(join(root, target.path), files) : await readV1(v1dirs, files);
+          layout.version === 2
+            ? await readV2(join(root, target.path), files)
+            : await readV1(v1dirs, files, unified);
         return { target, figures, errors: files.errors };
       }),
     );

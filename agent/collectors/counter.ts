@@ -31,8 +31,8 @@ export interface Rate {
   /** Increase since the previous read; absent on the first read and after a reset. */
   delta?: number;
   suspect: boolean;
-  /** Why the read is suspect: the counter's first read, a reset or a wrap. */
-  reason?: "first" | "reset" | "wrap";
+  /** Why the read is suspect: the counter's first read, a reset, a wrap, or a value no counter can have (below 0). */
+  reason?: "first" | "reset" | "wrap" | "invalid";
 }
 
 /** Remembers counters between collections, by key, and turns them into rates over the elapsed wall time. */
@@ -45,6 +45,11 @@ export class CounterSet {
    * negative elapsed time gives no rate. `bits` is the counter's width (32 for some NIC drivers).
    */
   rate(key: string, value: bigint, time: number, bits: 32 | 64 = 64): Rate {
+    // A negative counter (a signed field gone wrong) is no reading: forgotten, so the next good one starts afresh.
+    if (value < 0n) {
+      this.#last.delete(key);
+      return { suspect: true, reason: "invalid" };
+    }
     const prev = this.#last.get(key);
     this.#last.set(key, { value, time, seen: this.#generation });
     const d = counterDelta(prev?.value, value, bits);

@@ -80,13 +80,17 @@ describe("memory collector", () => {
       ["host.memory.free.percent", "percent"],
     ]);
     const v = values(result);
-    expect(v["host.memory.used"]).toBe((24683656 - 24335904) * KiB);
+    // Used is total - free - buffers - cached - slab (the VES definition); free.percent is the available share.
+    expect(v["host.memory.used"]).toBe((24683656 - 23465908 - 28976 - 1002832 - 135776) * KiB);
+    expect(v["host.memory.used.percent"]).toBeCloseTo(
+      ((24683656 - 23465908 - 28976 - 1002832 - 135776) / 24683656) * 100,
+      10,
+    );
     expect(v["host.memory.free.percent"]).toBeCloseTo((24335904 / 24683656) * 100, 10);
-    expect(v["host.memory.used.percent"]! + v["host.memory.free.percent"]!).toBeCloseTo(100, 10);
     expect(result.samples.every((s) => s.source.kind === "host" && s.labels === undefined)).toBe(true);
   });
 
-  it("computes used and free from MemAvailable", async () => {
+  it("computes used as VES defines it and the free share from MemAvailable", async () => {
     const root = await hostRoot(
       "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 250 kB\nBuffers: 10 kB\nCached: 20 kB\n" +
         "Slab: 5 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
@@ -94,8 +98,8 @@ describe("memory collector", () => {
     const v = values(await (await memoryCollector.create(spec, testEnv({ root }))).collect());
     expect(v).toMatchObject({
       "host.memory.available": 250 * KiB,
-      "host.memory.used": 750 * KiB,
-      "host.memory.used.percent": 75,
+      "host.memory.used": (1000 - 100 - 10 - 20 - 5) * KiB,
+      "host.memory.used.percent": 86.5,
       "host.memory.free.percent": 25,
     });
   });
@@ -109,8 +113,8 @@ describe("memory collector", () => {
     expect(result.errors).toEqual([]);
     expect(values(result)).toMatchObject({
       "host.memory.available": 500 * KiB,
-      "host.memory.used": 500 * KiB,
-      "host.memory.used.percent": 50,
+      "host.memory.used": 495 * KiB,
+      "host.memory.used.percent": 49.5,
       "host.memory.free.percent": 50,
     });
   });

@@ -59,6 +59,23 @@ function available(fields: Map<string, number>): number | undefined {
   return free + buffers + cached;
 }
 
+/** The /proc/meminfo figures used memory is made of, in bytes. */
+export interface MemoryParts {
+  total: number;
+  free: number;
+  buffers: number;
+  cached: number;
+  slab: number;
+}
+
+/**
+ * Used memory as the agent defines it everywhere (VES memoryUsed, `host.memory.used`): MemTotal minus MemFree,
+ * Buffers, Cached and Slab, the VES 7.2 definition. Never below 0 (an emulated meminfo may not add up).
+ */
+export function usedMemory(p: MemoryParts): number {
+  return Math.max(0, p.total - p.free - p.buffers - p.cached - p.slab);
+}
+
 class MemoryCollector implements Collector {
   readonly name = "memory" as const;
   readonly #env: CollectorEnv;
@@ -85,15 +102,20 @@ class MemoryCollector implements Collector {
       if (value === undefined) errors.push(`${path}: no ${field}`);
       else bytes(metric, value);
     }
-    if (total !== undefined && avail !== undefined) {
-      // Figures that do not add up (an emulated meminfo, e.g. LXCFS) must not give a negative used amount.
-      const used = Math.max(0, total - avail);
+    const [free, buffers, cached, slab] = ["MemFree", "Buffers", "Cached", "Slab"].map((f) => fields.get(f));
+    if (
+      total !== undefined &&
+      free !== undefined &&
+      buffers !== undefined &&
+      cached !== undefined &&
+      slab !== undefined
+    ) {
+      const used = usedMemory({ total, free, buffers, cached, slab });
       bytes("host.memory.used", used);
-      if (total > 0) {
-        percent("host.memory.used.percent", (used * 100) / total);
-        percent("host.memory.free.percent", (Math.min(avail, total) * 100) / total);
-      }
+      if (total > 0) percent("host.memory.used.percent", (used * 100) / total);
     }
+    if (total !== undefined && avail !== undefined && total > 0)
+      percent("host.memory.free.percent", (Math.min(avail, total) * 100) / total);
     return { time, samples, errors };
   }
 

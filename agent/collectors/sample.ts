@@ -56,4 +56,9 @@ export interface CollectResult {
   errors: string[];
   /** Events seen since the previous collection, oldest first. */
   events?: SourceEvent[];
+  /**
+   * True when the samples name every VM the collector monitors (a complete listing, as libvirt's bulk stats
+   * give): a VM absent from them is gone, and its alarms are cleared.
+   */
+  listsEveryVm?: boolean;
 }

@@ -4,11 +4,12 @@ import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
 import { DOMAIN_STATES, StatsGroup } from "../libvirt/protocol.ts";
 import type { Domain } from "../libvirt/remote.ts";
 import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
-import { CounterSet } from "./counter.ts";
+import { CounterSet, type Rate } from "./counter.ts";
 import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
+import { cgroupOfDomain, readVmCgroupCpu, type VmCgroupCpu } from "./vm-cgroup-cpu.ts";
 
 const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
 const NS_PER_MS = 1_000_000;
@@ -29,6 +30,21 @@ class DomainSampler {
     this.#time = time;
   }
 
+  /**
+   * A value no source can mean (below 0, not a number): published as NaN and suspect, which no sink shows and which
+   * marks the VM's window suspect.
+   */
+  degenerate(metric: string, unit: Unit, labels?: Record<string, string>): void {
+    this.#out.push({
+      metric,
+      value: Number.NaN,
+      unit,
+      source: this.#source,
+      ...(labels ? { labels } : {}),
+      suspect: true,
+    });
+  }
+
   /** A value as read (a gauge, or an accumulated counter marked suspect after a reset or wrap). */
   gauge(
     metric: string,
@@ -38,14 +54,25 @@ class DomainSampler {
     suspect = false,
   ): void {
     if (value === undefined) return;
+    const n = Number(value);
+    // A state is an index, -1 for one this agent does not know; every other gauge here is a size or a count.
+    if (!Number.isFinite(n) || (n < 0 && unit !== "state")) {
+      this.degenerate(metric, unit, labels);
+      return;
+    }
     this.#out.push({
       metric,
-      value: Number(value),
+      value: n,
       unit,
       source: this.#source,
       ...(labels ? { labels } : {}),
       ...(suspect ? { suspect: true } : {}),
     });
+  }
+
+  /** The counter's increase per second since the previous read, remembered under `key`; no sample. */
+  counter(key: string, value: bigint | undefined): Rate | undefined {
+    return value === undefined ? undefined : this.#counters.rate(`${this.#uuid}/${key}`, value, this.#time);
   }
 
   /**
@@ -60,8 +87,22 @@ class DomainSampler {
     scale = 1,
     labels?: Record<string, string>,
   ): { value?: number; suspect: boolean } {
-    if (value === undefined) return { suspect: false };
-    const r = this.#counters.rate(`${this.#uuid}/${key}`, value, this.#time);
+    const r = this.counter(key, value);
+    return r ? this.publish(r, metric, unit, scale, labels) : { suspect: false };
+  }
+
+  /** Publishes a counter's rate as `metric`, scaled; a degenerate counter is suspect and not published. */
+  publish(
+    r: Rate,
+    metric: string,
+    unit: Unit,
+    scale: number,
+    labels?: Record<string, string>,
+  ): { value?: number; suspect: boolean } {
+    if (r.reason === "invalid") {
+      this.degenerate(metric, unit, labels);
+      return { suspect: true };
+    }
     // The accumulated value itself is right on a first read; it is suspect after a reset or a wrap.
     const suspect = r.reason === "reset" || r.reason === "wrap";
     if (r.perSecond === undefined) return { suspect };
@@ -79,29 +120,73 @@ class DomainSampler {
 }
 
 /**
+ * A VM's CPU time from somewhere other than libvirt's cpu-total and vcpu groups (its cgroup), in ns. Where it
+ * has a figure, it replaces libvirt's.
+ */
+export interface VmCpuTimes {
+  totalNs?: bigint;
+  userNs?: bigint;
+  systemNs?: bigint;
+  /** By vCPU index. */
+  vcpuNs: ReadonlyMap<number, bigint>;
+}
+
+/**
  * The samples of one domain's stats at `time`: gauges, and rates from the counters remembered in `counters`
  * (nothing for a counter's first read or after a reset).
  */
-export function sampleDomain(d: DomainStats, counters: CounterSet, time: number): Sample[] {
+export function sampleDomain(
+  d: DomainStats,
+  counters: CounterSet,
+  time: number,
+  cpuTimes?: VmCpuTimes,
+): Sample[] {
   const out: Sample[] = [];
-  domainSamples(
-    d,
-    new DomainSampler(counters, out, { kind: "vm", name: d.name, uuid: d.uuid }, d.uuid, time),
-  );
+  const sampler = new DomainSampler(counters, out, { kind: "vm", name: d.name, uuid: d.uuid }, d.uuid, time);
+  domainSamples(cpuTimes ? withCpuTimes(d, cpuTimes) : d, sampler);
   return out;
+}
+
+/** `d` with its CPU times replaced by `t`'s where `t` has them. */
+function withCpuTimes(d: DomainStats, t: VmCpuTimes): DomainStats {
+  const cpu = {
+    ...d.cpu,
+    ...(t.totalNs !== undefined ? { time: t.totalNs } : {}),
+    ...(t.userNs !== undefined ? { user: t.userNs } : {}),
+    ...(t.systemNs !== undefined ? { system: t.systemNs } : {}),
+  };
+  const indexes = new Set([...d.vcpus.map((v) => v.index), ...t.vcpuNs.keys()]);
+  const vcpus = [...indexes]
+    .sort((a, b) => a - b)
+    .map((index) => {
+      const v = d.vcpus.find((x) => x.index === index) ?? { index };
+      const ns = t.vcpuNs.get(index);
+      return ns === undefined ? v : { ...v, time: ns };
+    });
+  return { ...d, cpu, vcpus };
 }
 
 function domainSamples(d: DomainStats, sampler: DomainSampler): void {
   sampler.gauge("vm.state", (DOMAIN_STATES as readonly string[]).indexOf(d.state), "state", {
     state: d.state,
   });
-  const vcpus = d.vcpuCurrent ?? (d.vcpus.length || 1);
-  sampler.gauge("vm.vcpu.count", vcpus, "count");
-  // cpu.time is ns of host CPU used by the whole VM; ns/s ÷ 1e7 is percent of one CPU, ÷ vcpus of the VM's capacity.
-  const pct = 100 / 1e9 / vcpus;
-  sampler.rate("cpu.time", "vm.cpu.percent", d.cpu?.time, "percent", pct);
-  sampler.rate("cpu.user", "vm.cpu.user.percent", d.cpu?.user, "percent", pct);
-  sampler.rate("cpu.system", "vm.cpu.system.percent", d.cpu?.system, "percent", pct);
+  const times = [
+    ["cpu.time", "vm.cpu.percent", sampler.counter("cpu.time", d.cpu?.time)],
+    ["cpu.user", "vm.cpu.user.percent", sampler.counter("cpu.user", d.cpu?.user)],
+    ["cpu.system", "vm.cpu.system.percent", sampler.counter("cpu.system", d.cpu?.system)],
+  ] as const;
+  const count = d.vcpuCurrent ?? (d.vcpus.length || 1);
+  const grows = (times[0][2]?.delta ?? 0) > 0;
+  // A count that is not a whole number of vCPUs, or 0 while the VM uses CPU, is no capacity to divide by.
+  const capacity = Number.isInteger(count) && (count > 0 || (count === 0 && !grows)) ? count : undefined;
+  if (capacity === undefined) sampler.degenerate("vm.vcpu.count", "count");
+  else sampler.gauge("vm.vcpu.count", capacity, "count");
+  for (const [, metric, rate] of times) {
+    if (!rate) continue;
+    // cpu.time is ns of host CPU used by the whole VM; ns/s ÷ 1e7 is percent of one CPU, ÷ vcpus of the VM's capacity.
+    if (capacity) sampler.publish(rate, metric, "percent", 100 / 1e9 / capacity);
+    else if (rate.perSecond !== undefined || rate.reason === "invalid") sampler.degenerate(metric, "percent");
+  }
   for (const v of d.vcpus) {
     const labels = { vcpu: String(v.index) };
     sampler.rate(`vcpu.${v.index}.time`, "vm.vcpu.percent", v.time, "percent", 100 / 1e9, labels);
@@ -119,7 +204,8 @@ function domainSamples(d: DomainStats, sampler: DomainSampler): void {
     sampler.gauge("vm.memory.rss", kib(b.rss), "bytes");
     // With the guest's balloon driver, used = available - usable (as KubeVirt); without it, the host's view (RSS).
     const used = b.available !== undefined && b.usable !== undefined ? b.available - b.usable : b.rss;
-    if (used !== undefined && configured !== undefined && configured > 0n) {
+    if (used !== undefined && used < 0n) sampler.degenerate("vm.memory.used", "bytes");
+    else if (used !== undefined && configured !== undefined && configured > 0n) {
       sampler.gauge("vm.memory.used", kib(used), "bytes", {
         basis: b.usable !== undefined ? "guest" : "rss",
       });
@@ -194,6 +280,7 @@ class VirtCollector implements Collector {
   readonly #env: CollectorEnv;
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
+  readonly #cpuFromCgroup: boolean;
   readonly #counters = new CounterSet();
   readonly #xml = new Map<string, DomainXmlInfo>();
   #events: SourceEvent[] = [];
@@ -205,6 +292,7 @@ class VirtCollector implements Collector {
     const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
     this.#groups = groups.reduce((mask, g) => mask | StatsGroup[g], 0);
     this.#include = nameFilter(spec.domains);
+    this.#cpuFromCgroup = spec.cpuSource === "cgroup";
   }
 
   async start(): Promise<void> {
@@ -248,7 +336,10 @@ class VirtCollector implements Collector {
     const errors: string[] = [];
     const seen = new Set<string>();
     const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
+    const [infos, cgroups] = await Promise.all([
+      Promise.all(domains.map((d) => this.#info(d, errors))),
+      this.#cpuFromCgroup ? this.#cgroupCpu(errors) : [],
+    ]);
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
@@ -260,13 +351,25 @@ class VirtCollector implements Collector {
           source: { kind: "vm", name: d.name, uuid: d.uuid },
           labels: info.metadata,
         });
-      samples.push(...sampleDomain(d, this.#counters, time));
+      const cgroup = cgroupOfDomain(cgroups, d);
+      samples.push(...sampleDomain(d, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     for (const uuid of this.#xml.keys()) if (!seen.has(uuid)) this.#xml.delete(uuid);
     this.#counters.sweep();
     const events = this.#events;
     this.#events = [];
-    return { time, samples, errors, ...(events.length ? { events } : {}) };
+    return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };
+  }
+
+  async #cgroupCpu(errors: string[]): Promise<VmCgroupCpu[]> {
+    try {
+      const read = await readVmCgroupCpu(this.#env.paths.cgroup());
+      errors.push(...read.errors);
+      return read.vms;
+    } catch (err) {
+      errors.push(`VM cgroups: ${(err as Error).message}`);
+      return [];
+    }
   }
 
   async close(): Promise<void> {
@@ -275,6 +378,15 @@ class VirtCollector implements Collector {
     await unsubscribe?.().catch(() => {});
     await this.#client.close();
   }
+}
+
+function cpuTimesOf(c: VmCgroupCpu): VmCpuTimes {
+  return {
+    totalNs: c.totalNs,
+    ...(c.userNs !== undefined ? { userNs: c.userNs } : {}),
+    ...(c.systemNs !== undefined ? { systemNs: c.systemNs } : {}),
+    vcpuNs: c.vcpuNs,
+  };
 }
 
 /** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { parseDuration } from "../../api/duration.ts";
 import type { ResolvedProfileSpec } from "../../api/v1alpha1/types.ts";
 import { nextBoundary, type Timers } from "../../kube/timers.ts";
-import type { Sample } from "../collectors/sample.ts";
+import type { Sample, Source } from "../collectors/sample.ts";
 import { AlarmTable, type AlarmUpdate } from "../faults/alarm.ts";
 import { CollectorFaults } from "../faults/collector-failures.ts";
 import { LifecycleFaults } from "../faults/lifecycle.ts";
@@ -18,6 +18,7 @@ import { buildHeartbeat } from "../ves/heartbeat.ts";
 import { EventIdSequence } from "../ves/ids.ts";
 import { buildMeasurementEvents } from "../ves/measurement.ts";
 import { openSink, type SinkDeps, sinkKey } from "./sinks.ts";
+import { type ClosedWindow, MeasurementWindows } from "./windows.ts";
 
 /** A profile as the agent runs it: name, generation and resolved spec. */
 export interface PipelineProfile {
@@ -37,8 +38,11 @@ export type NamedSinkState = SinkState & { name: string; kind: Sink["kind"] };
 
 /** Sources (the host, VMs) whose measurement events are built between two turns of the event loop. */
 const FLUSH_SLICE = 50;
+const vmIds = (samples: readonly Sample[]) =>
+  samples.flatMap((s) => (s.source.kind === "vm" ? [s.source.uuid] : []));
 const sourceId = (s: Sample) => (s.source.kind === "vm" ? s.source.uuid : "host");
-const seriesId = (s: Sample) => `${s.metric}|${sourceId(s)}|${JSON.stringify(s.labels ?? {})}`;
+/** The longest a window waits past its end for the reads that close it. */
+const MAX_GRACE_MS = 10_000;
 
 /**
  * One profile's path from samples to sinks: measurement windows aligned to the measurement interval (one event
@@ -50,10 +54,10 @@ export class ProfilePipeline {
   #profile: PipelineProfile;
   readonly #deps: PipelineDeps;
   readonly #sinks = new Map<string, { key: string; sink: Sink }>();
-  #window: Sample[] = [];
-  #windowStart: number;
-  /** Last accumulated counters of the previous window, so a window's deltas start where the last one ended. */
-  #carry = new Map<string, Sample>();
+  #windows: MeasurementWindows;
+  /** The latest window end the measurement timer has reached, and the timer that closes it late. */
+  #reached = 0;
+  #graceTimer: unknown;
   #measureTimer: unknown;
   #heartbeatTimer: unknown;
   readonly #ids = {
@@ -80,7 +84,10 @@ export class ProfilePipeline {
     this.#thresholds = new ThresholdEngine(table);
     this.#lifecycle = new LifecycleFaults(table, { enabled: profile.spec.faults.vmLifecycle });
     this.#collectorFaults = new CollectorFaults(table, { enabled: profile.spec.faults.collectorFailures });
-    this.#windowStart = deps.timers.now();
+    this.#windows = new MeasurementWindows(
+      parseDuration(profile.spec.events.measurementInterval),
+      deps.timers.now(),
+    );
   }
 
   /** Opens the profile's sinks, restores its open alarms and starts its timers. */
@@ -98,6 +105,8 @@ export class ProfilePipeline {
     const p = new ProfilePipeline(profile, deps, table, store);
     await p.#syncSinks();
     p.#emitFaults(p.#thresholds.configure(profile.spec.thresholds ?? [], deps.timers.now()));
+    // Restored alarms of VMs that are gone are cleared by the first complete listing (or now, without one).
+    p.#forgetVmsWithoutVirt();
     p.#armMeasurement();
     p.#armHeartbeat();
     return p;
@@ -127,10 +136,16 @@ export class ProfilePipeline {
       ...this.#lifecycle.setEnabled(profile.spec.faults.vmLifecycle, now),
       ...this.#collectorFaults.configure({ enabled: profile.spec.faults.collectorFailures }, now),
     ]);
+    this.#windows.keepJobs(this.jobIds());
+    this.#forgetVmsWithoutVirt();
     if (old.events.measurementInterval !== profile.spec.events.measurementInterval) {
-      this.#flush(now);
+      // The open windows end early (their coverage says so); the new interval starts its own.
+      while (this.#windows.next <= nextBoundary(now, this.#windows.intervalMs))
+        this.#flush(this.#windows.close());
+      this.#windows = new MeasurementWindows(parseDuration(profile.spec.events.measurementInterval), now);
+      this.#reached = 0;
       this.#armMeasurement();
-    }
+    } else this.#drain();
     if (old.events.heartbeatInterval !== profile.spec.events.heartbeatInterval) this.#armHeartbeat();
   }
 
@@ -140,20 +155,43 @@ export class ProfilePipeline {
     const updates: AlarmUpdate[] = [];
     if (o.ok) {
       const { samples, time, events } = o.result;
-      this.#window.push(...samples);
+      this.#windows.add(o.job.id, o.job.intervalMs, o.result);
+      // A degenerate input (NaN, marked suspect) is never published; it only marks its VES window suspect.
+      const published = samples.filter((s) => Number.isFinite(s.value));
       for (const { sink } of this.#sinks.values())
-        if (sink instanceof PrometheusSink) sink.observe(samples, time);
+        if (sink instanceof PrometheusSink) sink.observe(published, time);
       updates.push(...this.#thresholds.observe(samples, time));
       if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
       updates.push(...this.#lifecycle.observe(samples, time));
+      if (o.result.listsEveryVm) updates.push(...this.#forgetVms(new Set(vmIds(samples)), time));
       updates.push(
         ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, true, undefined, time),
       );
-    } else
+    } else {
+      this.#windows.failed(o.job.id, o.job.intervalMs, o.time);
       updates.push(
         ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, false, o.error, o.time),
       );
+    }
     this.#emitFaults(updates);
+    this.#drain();
+  }
+
+  /** Clears, with a clear event, every alarm of a VM not in `present` (gone from a complete listing). */
+  #forgetVms(present: ReadonlySet<string>, time: number): AlarmUpdate[] {
+    const gone = new Map<string, Source>();
+    for (const a of this.#table.list((a) => a.source.kind === "vm" && !present.has(a.source.uuid)))
+      if (a.source.kind === "vm") gone.set(a.source.uuid, a.source);
+    return [...gone.values()].flatMap((source) => [
+      ...this.#thresholds.forgetSource(source, time),
+      ...this.#lifecycle.forgetSource(source, time),
+    ]);
+  }
+
+  /** Without a virt collector no listing will ever come: VM alarms (restored or left over) are cleared at once. */
+  #forgetVmsWithoutVirt(): void {
+    if (!this.#profile.spec.collectors.some((c) => c.name === "virt"))
+      this.#emitFaults(this.#forgetVms(new Set(), this.#deps.timers.now()));
   }
 
   status(): NamedSinkState[] {
@@ -175,6 +213,7 @@ export class ProfilePipeline {
     this.#closed = true;
     this.#deps.timers.clearTimeout(this.#measureTimer);
     this.#deps.timers.clearTimeout(this.#heartbeatTimer);
+    this.#deps.timers.clearTimeout(this.#graceTimer);
     await this.#flushing;
     await this.#saving;
     await Promise.all([...this.#sinks.values()].map(({ sink }) => sink.close()));
@@ -217,23 +256,32 @@ export class ProfilePipeline {
       );
   }
 
-  #flush(now: number): void {
+  /**
+   * Closes the windows the clock has passed whose closing reads are all in, or whose grace ran out: a window waits
+   * for the read at its end (the one that completes its rates), not only for the boundary.
+   */
+  #drain(): void {
+    const now = this.#deps.timers.now();
+    const grace = Math.min(this.#windows.intervalMs / 2, MAX_GRACE_MS);
+    while (this.#windows.next <= this.#reached) {
+      const end = this.#windows.next;
+      if (!this.#windows.complete(end) && now < end + grace) break;
+      this.#flush(this.#windows.close());
+    }
+    this.#deps.timers.clearTimeout(this.#graceTimer);
+    this.#graceTimer = undefined;
+    if (this.#windows.next <= this.#reached && !this.#closed)
+      this.#graceTimer = this.#deps.timers.setTimeout(
+        () => this.#drain(),
+        Math.max(0, this.#windows.next + grace - now),
+      );
+  }
+
+  #flush(w: ClosedWindow): void {
     const { events } = this.#profile.spec;
-    const window = this.#window;
-    this.#window = [];
-    const start = this.#windowStart;
-    this.#windowStart = now;
-    if (window.length === 0) return;
-    const present = new Set(window.map(sourceId));
-    const carried = [...this.#carry.values()].filter((s) => present.has(sourceId(s)));
-    this.#carry = new Map();
-    for (const s of window)
-      if (s.metric.endsWith(".total")) {
-        const { suspect: _suspect, ...clean } = s;
-        this.#carry.set(seriesId(s), clean);
-      }
+    if (w.samples.length === 0) return;
     const bySource = new Map<string, Sample[]>();
-    for (const s of [...carried, ...window]) {
+    for (const s of w.samples) {
       const id = sourceId(s);
       const list = bySource.get(id);
       if (list) list.push(s);
@@ -244,8 +292,9 @@ export class ProfilePipeline {
       this.#send(
         buildMeasurementEvents({
           samples: slice.flat(),
-          windowStart: start,
-          windowEnd: now,
+          windowStart: w.start,
+          windowEnd: w.end,
+          coverage: w.coverage,
           intervalSeconds: parseDuration(events.measurementInterval) / 1000,
           settings: events,
           node: this.#deps.node,
@@ -296,7 +345,10 @@ export class ProfilePipeline {
     this.#deps.timers.clearTimeout(this.#measureTimer);
     this.#every(
       parseDuration(this.#profile.spec.events.measurementInterval),
-      (t) => this.#flush(t),
+      (t) => {
+        this.#reached = t;
+        this.#drain();
+      },
       (h) => {
         this.#measureTimer = h;
       },

@@ -54,18 +54,25 @@ function labelKey(labels: Readonly<Record<string, string>> | undefined): string 
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Groups a window's samples by source (the host first, then VMs in order of appearance) and by series. */
+/**
+ * Groups a window's samples by source (the host first, then VMs in order of appearance) and by series. A value that
+ * is not a number is never summarised; when its sample is marked suspect (a degenerate input), every series of its
+ * source is suspect.
+ */
 export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
-  const sources = new Map<string, { source: Source; series: Map<string, Series> }>();
+  const sources = new Map<string, { source: Source; series: Map<string, Series>; degenerate: boolean }>();
   for (const s of samples) {
-    if (!Number.isFinite(s.value)) continue;
     const key = sourceKey(s.source);
     let entry = sources.get(key);
     if (!entry) {
-      entry = { source: s.source, series: new Map() };
+      entry = { source: s.source, series: new Map(), degenerate: false };
       sources.set(key, entry);
     }
     entry.source = s.source;
+    if (!Number.isFinite(s.value)) {
+      entry.degenerate ||= s.suspect === true;
+      continue;
+    }
     const id = `${s.metric}\0${labelKey(s.labels)}`;
     let series = entry.series.get(id);
     if (!series) {
@@ -84,7 +91,11 @@ export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
   }
   return [...sources.entries()]
     .sort(([a], [b]) => (a === "host" ? -1 : b === "host" ? 1 : 0))
-    .map(([, e]) => ({ source: e.source, series: [...e.series.values()] }));
+    .map(([, e]) => {
+      const series = [...e.series.values()];
+      if (e.degenerate) for (const s of series) s.suspect = true;
+      return { source: e.source, series };
+    });
 }
 
 /** Average of a series' values. */

@@ -1,3 +1,4 @@
+import { usedMemory } from "../collectors/memory.ts";
 import { average, type SeriesPicker, summary } from "./aggregate.ts";
 import type { CpuUsage, Load, MemoryUsage } from "./types.ts";
 
@@ -80,9 +81,10 @@ export function vmCpuUsage(p: SeriesPicker): CpuUsage[] {
 const KIB = 1024;
 
 /**
- * Host memoryUsageArray entry (KiB), named by `vmIdentifier`. memoryUsed follows the VES definition, total minus
- * free, buffered, cached and slab; Slab itself has no field (VES splits it into reclaimable and not, /proc/meminfo's
- * Slab is the sum), so it stays in additionalMeasurements.
+ * Host memoryUsageArray entry (KiB), named by `vmIdentifier`. memoryUsed is `host.memory.used`, the one definition of
+ * used memory (`usedMemory`: total minus free, buffered, cached and slab, as VES defines it), which therefore does not
+ * appear again in additionalMeasurements; Slab itself has no field (VES splits it into reclaimable and not,
+ * /proc/meminfo's Slab is the sum), so it stays in additionalMeasurements.
  */
 export function hostMemoryUsage(p: SeriesPicker, vmIdentifier: string): MemoryUsage[] {
   const free = p.take("host.memory.free");
@@ -91,14 +93,18 @@ export function hostMemoryUsage(p: SeriesPicker, vmIdentifier: string): MemoryUs
   const buffers = p.take("host.memory.buffers");
   const cached = p.take("host.memory.cached");
   const slab = p.peek("host.memory.slab");
-  const parts = [free, buffers, cached, slab].map((s) => (s ? summary(s) : undefined));
-  const fallback = p.peek("host.memory.used");
-  const used =
-    total && parts.every((v) => v !== undefined)
-      ? Math.max(0, summary(total) - parts.reduce((a: number, b) => a + b, 0))
-      : fallback
-        ? summary(fallback)
-        : undefined;
+  const reported = p.take("host.memory.used");
+  const used = reported
+    ? summary(reported)
+    : total && buffers && cached && slab
+      ? usedMemory({
+          total: summary(total),
+          free: summary(free),
+          buffers: summary(buffers),
+          cached: summary(cached),
+          slab: summary(slab),
+        })
+      : undefined;
   if (used === undefined) return [];
   const entry: MemoryUsage = { vmIdentifier, memoryFree: summary(free) / KIB, memoryUsed: used / KIB };
   if (buffers) entry.memoryBuffered = summary(buffers) / KIB;

@@ -130,6 +130,14 @@ describe("buildMeasurementEvents (7.2.1)", () => {
     });
   });
 
+  it("carries one used-memory figure: memoryUsed, never a different `used` in additionalMeasurements", () => {
+    const f = fields(build7(), NODE);
+    expect(f.memoryUsageArray?.[0]?.memoryUsed).toBe(
+      (8 * GIB - (2 * GIB - 5 * MIB) - 256 * MIB - GIB - 128 * MIB) / 1024,
+    );
+    expect(additional(f.additionalMeasurements, "memory")).not.toHaveProperty("used");
+  });
+
   it("takes the last load averages and keeps the rest of /proc/loadavg and /proc/meminfo as strings", () => {
     const f = fields(build7(), NODE);
     expect(f.loadArray).toEqual([{ shortTerm: 1, midTerm: 0.4, longTerm: 0.3 }]);

@@ -1,7 +1,7 @@
 import type { EventSettings } from "../../api/v1alpha1/types.ts";
 import type { Sample } from "../collectors/sample.ts";
 import { additionalMeasurements, type ExtraFigure } from "./additional.ts";
-import { groupWindow, SeriesPicker, type SourceWindow } from "./aggregate.ts";
+import { groupWindow, SeriesPicker, type SourceWindow, sourceKey } from "./aggregate.ts";
 import { hostCpuUsage, hostLoad, hostMemoryUsage, vmCpuUsage, vmMemoryUsage } from "./fields-cpu-memory.ts";
 import { diskUsage, HOST_DISKS, nicPerformance, VM_DISKS } from "./fields-nic-disk.ts";
 import {
@@ -22,6 +22,11 @@ export interface MeasurementInput {
   /** Window start and end, ms since the epoch. */
   windowStart: number;
   windowEnd: number;
+  /**
+   * Per source key, the time its figures cover (from the read that opens the window to the one that closes it) and
+   * whether they are suspect. A source with coverage is labelled with it; one without gets the window's edges.
+   */
+  coverage?: ReadonlyMap<string, { start: number; end: number; suspect: boolean }>;
   /** The measurement interval, seconds. */
   intervalSeconds: number;
   settings: EventSettings;
@@ -79,12 +84,18 @@ function description(window: SourceWindow, settings: EventSettings): string {
 /**
  * One measurement event per source (the host, each VM) for one window: rates and percentages averaged over the
  * window's samples, gauges at their last value, accumulated counters at their last value with their increase.
- * startEpochMicrosec is the window start rounded down to the interval boundary, lastEpochMicrosec the window end.
+ * With coverage, startEpochMicrosec and lastEpochMicrosec are the span the source's figures cover and a suspect
+ * coverage marks every figure suspect; without, they are the window start rounded down to the interval boundary and
+ * the window end.
  */
 export function buildMeasurementEvents(input: MeasurementInput): (Event7 | Event5)[] {
-  const startEpochMicrosec = intervalStartMicros(input.windowStart, input.intervalSeconds);
-  const lastEpochMicrosec = toEpochMicros(input.windowEnd);
+  const windowStartMicros = intervalStartMicros(input.windowStart, input.intervalSeconds);
+  const windowEndMicros = toEpochMicros(input.windowEnd);
   return groupWindow(input.samples).map((window) => {
+    const covered = input.coverage?.get(sourceKey(window.source));
+    if (covered?.suspect) for (const s of window.series) s.suspect = true;
+    const startEpochMicrosec = covered ? toEpochMicros(covered.start) : windowStartMicros;
+    const lastEpochMicrosec = covered ? toEpochMicros(covered.end) : windowEndMicros;
     const fields = measurementFields(window, input.node, input.intervalSeconds);
     const head: HeaderInput = {
       domain: "measurement",

@@ -10,6 +10,16 @@ export function renderMetricDocs(): string {
     "use (`spec.thresholds[].metric`) and that the collectors emit (a test keeps the two in step). Rates are",
     "per second over the interval between two collections; a rate has no value on a collector's first read or",
     "after a counter reset, and is marked suspect after a counter wrap.",
+    "",
+    "**Windows.** Each rate covers the span from the job's previous read to this one. A VES measurement event",
+    "takes the reads whose spans fall inside its window (a read at a boundary closes the window that ends there),",
+    "and its `startEpochMicrosec`/`lastEpochMicrosec` are the span those reads cover; consecutive windows share",
+    "their edge. A window with a first read, a counter reset or wrap, a missing or late read, or a degenerate",
+    "input is `valuesAreSuspect`; a degenerate input (a negative or non-numeric counter, 0 vCPUs while CPU time",
+    "grows, a balloon figure below 0) is never published. See docs/ves.md, Measurement windows.",
+    "",
+    "**Used memory** has one definition: MemTotal − MemFree − Buffers − Cached − Slab (VES `memoryUsed`), the",
+    "`host.memory.used` below; MemAvailable is `host.memory.available` and `host.memory.free.percent`.",
   ];
   for (const collector of COLLECTOR_NAMES) {
     lines.push("", `## ${collector}`, "", "| Metric | Unit | Labels | Description |", "|---|---|---|---|");

@@ -18,7 +18,11 @@ export const COLLECTOR_SETTINGS: Record<string, readonly CollectorName[]> = {
   libvirt: ["virt"],
   domains: ["virt"],
   stats: ["virt"],
+  cpuSource: ["virt"],
 };
+
+/** Where the `virt` collector takes each VM's CPU time from. */
+export const VM_CPU_SOURCES = ["libvirt", "cgroup"] as const;
 
 function onlyFor(field: string, names: readonly CollectorName[]) {
   const test =
@@ -100,6 +104,12 @@ export const CollectorSpec = Struct(
         minItems: 1,
         maxItems: LIBVIRT_STAT_GROUPS.length,
         "x-kubernetes-list-type": "set",
+      }),
+    ),
+    cpuSource: Type.Optional(
+      StringEnum(VM_CPU_SOURCES, {
+        description:
+          "virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to libvirt.",
       }),
     ),
   },

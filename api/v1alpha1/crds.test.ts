@@ -291,6 +291,7 @@ const sampleSetting: Record<string, unknown> = {
   libvirt: {},
   domains: { include: ["*"] },
   stats: ["state"],
+  cpuSource: "cgroup",
 };
 for (const [field, owners] of Object.entries(COLLECTOR_SETTINGS)) {
   const message = `${field} applies only to the ${owners.join(" and ")} collector${owners.length > 1 ? "s" : ""}`;

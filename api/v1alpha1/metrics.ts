@@ -52,8 +52,13 @@ export const METRICS: readonly MetricInfo[] = [
     ["host.memory.slab", "bytes", "", "Slab"],
     ["host.memory.swap.total", "bytes", "", "SwapTotal"],
     ["host.memory.swap.free", "bytes", "", "SwapFree"],
-    ["host.memory.used", "bytes", "", "MemTotal minus MemAvailable"],
-    ["host.memory.used.percent", "percent", "", "Used share of MemTotal"],
+    [
+      "host.memory.used",
+      "bytes",
+      "",
+      "MemTotal − MemFree − Buffers − Cached − Slab: the one definition of used memory (VES memoryUsed)",
+    ],
+    ["host.memory.used.percent", "percent", "", "host.memory.used as a share of MemTotal"],
     ["host.memory.free.percent", "percent", "", "Available share of MemTotal"],
   ]),
   ...group("load", [

@@ -149,6 +149,10 @@ export interface CollectorSpec {
    * Items: A libvirt stat group.
    */
   stats?: ("state" | "cpu-total" | "balloon" | "vcpu" | "interface" | "block")[];
+  /**
+   * virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to libvirt.
+   */
+  cpuSource?: "libvirt" | "cgroup";
 }
 /**
  * Which names to report: those matching an include glob (all if none) and no exclude glob.

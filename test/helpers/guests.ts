@@ -35,14 +35,31 @@ async function qemuPid(name: string): Promise<number> {
   throw new Error(`no QEMU process found for guest ${name}`);
 }
 
+/** A boot sector that spins for ever (`jmp $`, then the 0x55AA signature): a guest that keeps one vCPU busy. */
+export function spinningBootSector(): Buffer {
+  const sector = Buffer.alloc(512);
+  sector[0] = 0xeb;
+  sector[1] = 0xfe;
+  sector[510] = 0x55;
+  sector[511] = 0xaa;
+  return sector;
+}
+
+/** How to start guests: which of them boot a spinning boot sector (kept busy) instead of idling in SeaBIOS. */
+export interface GuestOptions {
+  busy?: (index: number) => boolean;
+}
+
 /**
- * Starts `count` diskless-boot TCG guests (64 MiB, 2 vCPUs, one virtio disk, one tap NIC, a balloon) under
- * the daemon's qemu driver. SeaBIOS finds no OS and idles, which is enough for real stats and cgroups.
+ * Starts `count` TCG guests (64 MiB, 2 vCPUs, one virtio disk, one tap NIC, a balloon) under the daemon's qemu
+ * driver. By default SeaBIOS finds no OS and idles, which is enough for real stats and cgroups; a busy guest boots
+ * a raw disk holding `spinningBootSector` (from IDE, which SeaBIOS boots without a virtio-blk driver).
  */
 export async function startTinyGuests(
   lv: Libvirtd,
   count: number,
   prefix = `vt${process.pid % 10000}`,
+  opts: GuestOptions = {},
 ): Promise<TinyGuests> {
   const guests: TinyGuest[] = [];
   const stop = async () => {
@@ -51,8 +68,13 @@ export async function startTinyGuests(
   try {
     for (let i = 0; i < count; i++) {
       const name = `${prefix}-${i}`;
-      const img = join(lv.dir, `${name}.qcow2`);
-      await run("qemu-img", ["create", "-q", "-f", "qcow2", img, "64M"]);
+      const busy = opts.busy?.(i) === true;
+      const img = join(lv.dir, `${name}.${busy ? "raw" : "qcow2"}`);
+      if (busy) await writeFile(img, Buffer.concat([spinningBootSector(), Buffer.alloc(1024 * 1024 - 512)]));
+      else await run("qemu-img", ["create", "-q", "-f", "qcow2", img, "64M"]);
+      const disk = busy
+        ? `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${img}'/><target dev='hda' bus='ide'/></disk>`
+        : `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${img}'/><target dev='vda' bus='virtio'/></disk>`;
       const tap = `${prefix}t${i}`.slice(0, 15);
       const xml = join(lv.dir, `${name}.xml`);
       await writeFile(
@@ -64,7 +86,7 @@ export async function startTinyGuests(
   <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
   <devices>
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${img}'/><target dev='vda' bus='virtio'/></disk>
+    ${disk}
     <interface type='ethernet'><target dev='${tap}' managed='yes'/><model type='virtio'/></interface>
     <memballoon model='virtio'><stats period='1'/></memballoon><video><model type='none'/></video>
   </devices>

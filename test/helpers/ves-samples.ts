@@ -84,8 +84,13 @@ export function hostCollection(i: number): Sample[] {
     s("host.memory.slab", 128 * MIB, "bytes"),
     s("host.memory.swap.total", GIB, "bytes"),
     s("host.memory.swap.free", GIB, "bytes"),
-    s("host.memory.used", 5 * GIB, "bytes"),
-    s("host.memory.used.percent", 62.5, "percent"),
+    // Used as the memory collector defines it: total - free - buffers - cached - slab.
+    s("host.memory.used", 8 * GIB - (2 * GIB - i * MIB) - 256 * MIB - GIB - 128 * MIB, "bytes"),
+    s(
+      "host.memory.used.percent",
+      ((8 * GIB - (2 * GIB - i * MIB) - 256 * MIB - GIB - 128 * MIB) * 100) / (8 * GIB),
+      "percent",
+    ),
     s("host.memory.free.percent", 37.5, "percent"),
     s("host.load.shortterm", 0.5 + i / 10, "load"),
     s("host.load.midterm", 0.4, "load"),

@@ -1,0 +1,167 @@
+import type { CollectResult, Sample } from "../collectors/sample.ts";
+import { sourceKey } from "../ves/aggregate.ts";
+
+/** The time a source's figures in a window cover (ms since the epoch), and whether they can be trusted. */
+export interface Coverage {
+  start: number;
+  end: number;
+  /** A first read, a read missing or late, or a span that does not reach an edge of the window. */
+  suspect: boolean;
+}
+
+/** A closed window: its nominal edges, its samples (carried totals first) and, per source key, its coverage. */
+export interface ClosedWindow {
+  start: number;
+  end: number;
+  samples: Sample[];
+  coverage: Map<string, Coverage>;
+}
+
+/** One job's reads of one source within a window. */
+interface JobReads {
+  /** Start of the earliest span; undefined when a read had none (the job's first). */
+  from: number | undefined;
+  to: number;
+  intervalMs: number;
+  /** A span longer than one and a half intervals: a read in between is missing. */
+  gap: boolean;
+}
+
+interface OpenWindow {
+  end: number;
+  samples: Sample[];
+  reads: Map<string, Map<string, JobReads>>;
+}
+
+const seriesId = (s: Sample) => `${s.metric}|${sourceKey(s.source)}|${JSON.stringify(s.labels ?? {})}`;
+
+/**
+ * Sorts collections into measurement windows that tile time. Each read of a job covers the span from the job's
+ * previous read to this one; a read goes to the window that holds the middle of its span, so with the collection
+ * interval dividing the measurement interval a window gets exactly the reads whose spans fall inside it (the read
+ * at the boundary closes the window it ends, not the one it opens). Pure bookkeeping: the caller owns the clock.
+ */
+export class MeasurementWindows {
+  readonly #intervalMs: number;
+  readonly #open = new Map<number, OpenWindow>();
+  /** Job id → its latest successful read and its latest outcome of any kind. */
+  readonly #jobs = new Map<string, { read?: number; outcome: number; intervalMs: number }>();
+  /** End of the last closed window: reads for it or earlier are late. */
+  #closedUntil: number;
+  /** Last accumulated counters, so a window's deltas start where the previous one ended. */
+  #carry = new Map<string, Sample>();
+  /** Source key → the end of its coverage in the last closed window (the start of its next one). */
+  #lastEnd = new Map<string, number>();
+
+  /** `start` is when measuring begins: the first window is the one it falls in. */
+  constructor(intervalMs: number, start: number) {
+    this.#intervalMs = intervalMs;
+    this.#closedUntil = Math.floor(start / intervalMs) * intervalMs;
+  }
+
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  /** Takes a successful collection of `jobId`; returns false when it came too late for its window (then only its totals count). */
+  add(jobId: string, intervalMs: number, result: CollectResult): boolean {
+    const job = this.#jobs.get(jobId);
+    const from = job?.read;
+    this.#jobs.set(jobId, { read: result.time, outcome: result.time, intervalMs });
+    const middle = from === undefined ? result.time - intervalMs / 2 : (from + result.time) / 2;
+    const end = (Math.floor(middle / this.#intervalMs) + 1) * this.#intervalMs;
+    if (end <= this.#closedUntil) {
+      this.#takeTotals(result.samples);
+      for (const s of result.samples) this.#lastEnd.delete(sourceKey(s.source));
+      return false;
+    }
+    let w = this.#open.get(end);
+    if (!w) {
+      w = { end, samples: [], reads: new Map() };
+      this.#open.set(end, w);
+    }
+    for (const s of result.samples) w.samples.push(s);
+    const gap = from !== undefined && result.time - from > intervalMs * 1.5;
+    for (const key of new Set(result.samples.map((s) => sourceKey(s.source)))) {
+      let jobs = w.reads.get(key);
+      if (!jobs) {
+        jobs = new Map();
+        w.reads.set(key, jobs);
+      }
+      const prev = jobs.get(jobId);
+      jobs.set(jobId, {
+        from: prev ? prev.from : from,
+        to: result.time,
+        intervalMs,
+        gap: gap || prev?.gap === true,
+      });
+    }
+    return true;
+  }
+
+  /** Records that `jobId` tried to collect at `time` and failed: its window waits no longer for it. */
+  failed(jobId: string, intervalMs: number, time: number): void {
+    const job = this.#jobs.get(jobId);
+    this.#jobs.set(jobId, {
+      ...(job?.read !== undefined ? { read: job.read } : {}),
+      outcome: time,
+      intervalMs,
+    });
+  }
+
+  /** Forgets jobs not in `ids` (removed from the profile), so no window waits for them. */
+  keepJobs(ids: ReadonlySet<string>): void {
+    for (const id of this.#jobs.keys()) if (!ids.has(id)) this.#jobs.delete(id);
+  }
+
+  /** The end of the oldest window not yet closed. */
+  get next(): number {
+    return this.#closedUntil + this.#intervalMs;
+  }
+
+  /** True when every known job has reported its read at or after `end` (within half its interval). */
+  complete(end: number): boolean {
+    for (const job of this.#jobs.values()) if (job.outcome < end - job.intervalMs / 2) return false;
+    return true;
+  }
+
+  /** Closes the oldest open window (the one ending at `next`) and returns it. */
+  close(): ClosedWindow {
+    const end = this.next;
+    const start = this.#closedUntil;
+    this.#closedUntil = end;
+    const w = this.#open.get(end);
+    this.#open.delete(end);
+    if (!w || w.samples.length === 0) {
+      this.#lastEnd.clear();
+      return { start, end, samples: [], coverage: new Map() };
+    }
+    const coverage = new Map<string, Coverage>();
+    for (const [key, jobs] of w.reads) {
+      let from: number | undefined = Number.POSITIVE_INFINITY;
+      let to = Number.NEGATIVE_INFINITY;
+      let suspect = !this.#lastEnd.has(key);
+      for (const r of jobs.values()) {
+        if (r.from === undefined) from = undefined;
+        else if (from !== undefined) from = Math.min(from, r.from);
+        to = Math.max(to, r.to);
+        suspect ||=
+          r.gap || r.from === undefined || r.from > start + r.intervalMs / 2 || r.to < end - r.intervalMs / 2;
+      }
+      coverage.set(key, { start: this.#lastEnd.get(key) ?? from ?? start, end: to, suspect });
+    }
+    this.#lastEnd = new Map([...coverage].map(([key, c]) => [key, c.end]));
+    const carried = [...this.#carry.values()].filter((s) => coverage.has(sourceKey(s.source)));
+    this.#carry = new Map();
+    this.#takeTotals(w.samples);
+    return { start, end, samples: [...carried, ...w.samples], coverage };
+  }
+
+  #takeTotals(samples: readonly Sample[]): void {
+    for (const s of samples)
+      if (s.metric.endsWith(".total")) {
+        const { suspect: _suspect, ...clean } = s;
+        this.#carry.set(seriesId(s), clean);
+      }
+  }
+}
