@@ -150,6 +150,16 @@ export class Controller {
     await this.queue.shutDown();
   }
 
+  /** Failed lists and watches of each informer, by resource, for /metrics. */
+  get listWatchFailures(): Record<string, number> {
+    return {
+      monitoringprofiles: this.#profiles.failures,
+      nodes: this.#nodes.failures,
+      nodemonitors: this.#monitors.failures,
+      secrets: this.#secrets.failures,
+    };
+  }
+
   get #credentialsName(): string {
     return this.#opts.credentialsSecret ?? "vesmon-agent-credentials";
   }

@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { defaultResourceTypes, Registry, type ResourceType } from "./registry.ts";
-import { handle, type InjectedFailure, type RecordedRequest } from "./router.ts";
+import { handle, type InjectedFailure, REASONS, type RecordedRequest } from "./router.ts";
 import { Store } from "./store.ts";
 import { failure, type K8sObject } from "./types.ts";
 import { WatchHub } from "./watch.ts";
@@ -137,6 +137,26 @@ export class FakeApiServer {
   /** Ends every open watch stream; clients must watch again. */
   cutWatches(): void {
     this.#watches.cutAll();
+  }
+
+  /**
+   * Ends every open watch whose path matches with an in-stream ERROR carrying a Status of `code` (default 500,
+   * "etcdserver: request timed out"), as the API server does when its storage fails under a watch.
+   */
+  errorWatches(code = 500, message = "etcdserver: request timed out", pattern = /./): void {
+    this.#watches.errorAll(failure(code, REASONS[code] ?? "InternalError", message).status, pattern);
+  }
+
+  /**
+   * Answers the next `times` watches on a path matching `pattern` with an in-stream ERROR (`code`, default 500)
+   * right after the headers: a storm of failing watches.
+   */
+  failWatches(pattern: RegExp, times: number, code = 500, message = "etcdserver: request timed out"): void {
+    this.#watches.injectErrors(
+      pattern,
+      failure(code, REASONS[code] ?? "InternalError", message).status,
+      times,
+    );
   }
 
   /** Open watch streams, for tests that wait for a client to (re)connect. */
