@@ -8,7 +8,17 @@ import { findCondition } from "../kube/conditions.ts";
 import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
-import { CREDENTIALS_HASH_ANNOTATION, referencedSecrets, renderCredentialsSecret } from "./credentials.ts";
+import {
+  CREDENTIALS_HASH_ANNOTATION,
+  type CredentialsRefusal,
+  credentialsKey,
+  fitCredentials,
+  isCredentialsSource,
+  referencedSecrets,
+  renderCredentialsSecret,
+  type SecretSource,
+} from "./credentials.ts";
+import { OperatorReason } from "./reasons.ts";
 import { canonicalJson, desiredNodeMonitors, MANAGED_BY, MANAGED_BY_LABEL, selectNodes } from "./render.ts";
 import { rollUpStatus } from "./rollup.ts";
 import { checkProfile } from "./validate-profile.ts";
@@ -34,7 +44,10 @@ export interface ControllerOptions {
 }
 
 type Obj = KubeObject & Record<string, unknown>;
-type Secret = Obj & { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } };
+type Secret = Obj & {
+  data?: Record<string, string>;
+  metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
+};
 type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } };
 
 const NODES_KEY = "nodemonitors";
@@ -72,6 +85,10 @@ export class Controller {
   #running: Promise<void> | undefined;
   /** Each profile's generation the NodeMonitors were last queued for. */
   readonly #renderedGenerations = new Map<string, number | undefined>();
+  /** Profiles refused because their credentials cannot be copied (too large, or the Secret write failed). */
+  #credentialRefusals = new Map<string, CredentialsRefusal>();
+  /** Whether the last write of the managed credentials Secret failed: logged once per transition. */
+  #credentialsFailing = false;
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -195,18 +212,64 @@ export class Controller {
     return out.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  #check(p: MonitoringProfile) {
+  /** The checks on the profile alone (CRD-independent): Secrets referenced, labelled, keys present. */
+  #checkAlone(p: MonitoringProfile) {
+    const secret = (name: string) => this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
     return checkProfile(p, {
-      secretExists: (name) => this.#secrets.cache.has(`${this.#opts.namespace}/${name}`),
+      secretExists: (name) => secret(name) !== undefined,
       secretKeys: (name) => {
-        const s = this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
+        const s = secret(name);
         return s ? Object.keys(s.data ?? {}) : undefined;
       },
+      secretLabelled: (name) => isCredentialsSource(secret(name)?.metadata.labels),
+      managedSecret: this.#credentialsName,
     });
   }
 
+  /** The profile's acceptance: its own checks, then whether its credentials could be copied. */
+  #check(p: MonitoringProfile) {
+    const alone = this.#checkAlone(p);
+    const refusal = alone.ok ? this.#credentialRefusals.get(p.metadata.name) : undefined;
+    return refusal ? { ok: false as const, ...refusal, warnings: alone.warnings } : alone;
+  }
+
+  /** The opt-in Secrets the profiles reference, never the managed one. */
+  #credentialSources(profiles: MonitoringProfile[]): Map<string, SecretSource> {
+    const sources = new Map<string, SecretSource>();
+    for (const name of referencedSecrets(profiles)) {
+      const s = this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
+      if (s && name !== this.#credentialsName && isCredentialsSource(s.metadata.labels))
+        sources.set(name, { data: s.data ?? {} });
+    }
+    return sources;
+  }
+
+  /** Replaces the credential refusals and queues the roll-up of every profile whose refusal changed. */
+  #setCredentialRefusals(next: Map<string, CredentialsRefusal>): void {
+    const before = this.#credentialRefusals;
+    this.#credentialRefusals = next;
+    for (const name of new Set([...before.keys(), ...next.keys()]))
+      if (JSON.stringify(before.get(name)) !== JSON.stringify(next.get(name)))
+        this.queue.add(profileKey(name));
+  }
+
   async #reconcileNodeMonitors(): Promise<void> {
-    const accepted = this.#validProfiles().filter((p) => this.#check(p).ok);
+    const checked = this.#validProfiles().filter((p) => this.#checkAlone(p).ok);
+    const sources = this.#credentialSources(checked);
+    const fit = fitCredentials(checked, sources, this.#credentialsName);
+    const refusals = new Map(fit.refused);
+    // The Secret first: a NodeMonitor naming a new sink's credentials must not reach an agent before they
+    // exist. A failed write holds back only the profiles whose credentials the stored Secret lacks.
+    const credentialsError = await this.#syncCredentials(fit.admitted, sources).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (credentialsError !== undefined) {
+      for (const [name, refusal] of this.#heldBack(fit.admitted, sources, credentialsError))
+        refusals.set(name, refusal);
+    }
+    this.#setCredentialRefusals(refusals);
+    const accepted = fit.admitted.filter((p) => !refusals.has(p.metadata.name));
     const nodes = [...this.#nodes.cache.values()].map((n) => ({
       name: n.metadata.name,
       uid: n.metadata.uid ?? "",
@@ -216,8 +279,6 @@ export class Controller {
       accepted.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1, spec: p.spec })),
       nodes,
     );
-    // The Secret first: a NodeMonitor naming a new sink's credentials must not reach an agent before they exist.
-    await this.#syncCredentials(accepted);
     const wanted = new Set(desired.map((d) => d.metadata.name));
     const changed = desired.filter(
       (nm) =>
@@ -247,23 +308,57 @@ export class Controller {
         });
       this.stats.writes++;
     });
+    // Requeued with backoff: the Secret write is retried, while the NodeMonitors above are already out.
+    if (credentialsError !== undefined) throw credentialsError;
   }
 
-  async #syncCredentials(profiles: MonitoringProfile[]): Promise<void> {
-    const ns = this.#opts.namespace;
-    const sources = new Map<string, { data: Record<string, string> }>();
-    for (const name of referencedSecrets(profiles)) {
-      const s = this.#secrets.cache.get(`${ns}/${name}`);
-      if (s) sources.set(name, { data: s.data ?? {} });
+  /** After a failed Secret write: the admitted profiles whose credentials the stored Secret does not hold. */
+  #heldBack(
+    admitted: MonitoringProfile[],
+    sources: ReadonlyMap<string, SecretSource>,
+    err: unknown,
+  ): Map<string, CredentialsRefusal> {
+    const stored = this.#secrets.cache.get(`${this.#opts.namespace}/${this.#credentialsName}`)?.data ?? {};
+    const out = new Map<string, CredentialsRefusal>();
+    for (const p of admitted) {
+      const missing = [...referencedSecrets([p])].filter((s) =>
+        Object.keys(sources.get(s)?.data ?? {}).some((k) => stored[credentialsKey(s, k)] === undefined),
+      );
+      if (missing.length === 0) continue;
+      out.set(p.metadata.name, {
+        reason: OperatorReason.CredentialsNotWritten,
+        message: `the managed credentials Secret "${this.#credentialsName}" could not be written (${(err as Error)?.message ?? String(err)}) and lacks the keys of ${missing.map((s) => `"${s}"`).join(", ")}`,
+      });
     }
+    return out;
+  }
+
+  async #syncCredentials(
+    profiles: MonitoringProfile[],
+    sources: ReadonlyMap<string, SecretSource>,
+  ): Promise<void> {
+    const ns = this.#opts.namespace;
     const secret = renderCredentialsSecret(ns, this.#credentialsName, sources, referencedSecrets(profiles));
     const current = this.#secrets.cache.get(`${ns}/${this.#credentialsName}`);
     const hash = secret.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION];
     if (current && current.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION] === hash) return;
-    await serverSideApply(this.#opts.kubeConfig, secret as never, {
-      fieldManager: this.#fieldManager,
-      force: true,
-    });
+    try {
+      await serverSideApply(this.#opts.kubeConfig, secret as never, {
+        fieldManager: this.#fieldManager,
+        force: true,
+      });
+    } catch (err) {
+      if (!this.#credentialsFailing)
+        this.#opts.log.warn(
+          { secret: this.#credentialsName, err: (err as Error)?.message ?? String(err) },
+          "cannot write the managed credentials Secret; profiles whose credentials it lacks are held back",
+        );
+      this.#credentialsFailing = true;
+      throw err;
+    }
+    if (this.#credentialsFailing)
+      this.#opts.log.info({ secret: this.#credentialsName }, "managed credentials Secret written again");
+    this.#credentialsFailing = false;
     this.stats.writes++;
   }
 
