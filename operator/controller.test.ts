@@ -15,8 +15,8 @@ afterEach(async () => {
   await api?.close();
 });
 
-async function setup() {
-  api = new FakeApiServer();
+async function setup(opts: { gcDelayMs?: number } = {}) {
+  api = new FakeApiServer(opts);
   await api.start();
   api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "vesmon-system" } });
   for (let i = 0; i < NODES; i++) api.create(node(`n${i}`));
@@ -81,5 +81,21 @@ describe("Controller", () => {
     const after = t.count("profile") - rollups;
     expect(after).toBeGreaterThanOrEqual(1);
     expect(after).toBeLessThanOrEqual(5);
+  });
+
+  it("keeps the NodeMonitor of a node deleted and re-created under the same name", async () => {
+    // The garbage collector runs a while after the delete, as kube-controller-manager's does.
+    const t = await setup({ gcDelayMs: 1500 });
+    const nm = () => api.get("vesmon.io/v1alpha1", "NodeMonitor", "n0");
+    const owner = () => nm()?.metadata.ownerReferences?.[0]?.uid;
+    const before = nm()!;
+    api.delete("v1", "Node", "n0");
+    const fresh = api.create(node("n0"));
+    expect(fresh.metadata.uid).not.toBe(before.metadata.ownerReferences?.[0]?.uid);
+    await until(() => owner() === fresh.metadata.uid, 5000);
+    expect(api.collectGarbage()).toBe(0);
+    await t.settle();
+    expect(nm()?.metadata.uid).toBe(before.metadata.uid);
+    expect(t.monitors()).toHaveLength(NODES);
   });
 });

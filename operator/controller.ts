@@ -56,6 +56,9 @@ const CONCURRENT_WRITES = 8;
 /** How long a profile's roll-up waits after a NodeMonitor event, so a burst of them folds into one. */
 const ROLLUP_DELAY_MS = 500;
 const profileKey = (name: string) => `profile/${name}`;
+/** The uid of the Node a NodeMonitor belongs to, from its owner reference. */
+const ownerUid = (meta: { ownerReferences?: { kind: string; uid: string }[] }) =>
+  meta.ownerReferences?.find((r) => r.kind === "Node")?.uid;
 
 /** Counters the controller keeps, for /metrics. */
 export interface ControllerStats {
@@ -280,11 +283,15 @@ export class Controller {
       nodes,
     );
     const wanted = new Set(desired.map((d) => d.metadata.name));
-    const changed = desired.filter(
-      (nm) =>
-        (this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined)?.spec
-          ?.configHash !== nm.spec.configHash,
-    );
+    // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it before
+    // the garbage collector, which compares owner uids, takes it for an orphan.
+    const changed = desired.filter((nm) => {
+      const stored = this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
+      return (
+        stored?.spec?.configHash !== nm.spec.configHash ||
+        ownerUid(stored.metadata) !== ownerUid(nm.metadata as NodeMonitor["metadata"])
+      );
+    });
     // A change to a fleet-wide profile rewrites every node's NodeMonitor: one at a time, the last node of 5000
     // would wait the sum of 5000 round trips.
     await forEachLimit(changed, CONCURRENT_WRITES, async (nm) => {
@@ -297,7 +304,9 @@ export class Controller {
     const orphans = [...this.#monitors.cache]
       .filter(([name, raw]) => {
         const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
-        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY;
+        // A NodeMonitor whose node is gone is the garbage collector's (it owns it through the owner
+        // reference): deleting it here would also delete it when the node is only being re-created.
+        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY && this.#nodes.cache.has(name);
       })
       .map(([name]) => name);
     await forEachLimit(orphans, CONCURRENT_WRITES, async (name) => {
