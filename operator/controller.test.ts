@@ -98,4 +98,25 @@ describe("Controller", () => {
     expect(nm()?.metadata.uid).toBe(before.metadata.uid);
     expect(t.monitors()).toHaveLength(NODES);
   });
+
+  it("does not repeat its own writes when it reconciles again before the watch delivers them", async () => {
+    const t = await setup();
+    const applies = () =>
+      api.requests.filter((r) => r.method === "PATCH" && /\/nodemonitors\/[^/]+$/.test(r.path)).length;
+    const statusWrites = () =>
+      api.requests.filter((r) => r.path.endsWith("/monitoringprofiles/fleet/status")).length;
+    const before = applies();
+    api.setWatchDelay(3000);
+    const spec = structuredClone(t.fleet().spec) as { collectors: { interval: string }[] };
+    spec.collectors[0]!.interval = "5s";
+    api.update({ ...t.fleet(), spec });
+    await until(() => applies() === before + NODES, 10_000);
+    const statuses = statusWrites();
+    // Another event (here a direct requeue) before the watch shows the writes: nothing is written again.
+    controller.queue.add("nodemonitors");
+    controller.queue.add("profile/fleet");
+    await t.settle();
+    expect(applies()).toBe(before + NODES);
+    expect(statusWrites()).toBe(statuses);
+  });
 });

@@ -5,6 +5,7 @@ import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
 import { forEachLimit } from "../kube/concurrency.ts";
 import { findCondition } from "../kube/conditions.ts";
+import { MutationCache } from "../kube/mutation-cache.ts";
 import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
@@ -82,6 +83,11 @@ export class Controller {
   readonly #nodes: Reflector<Node>;
   readonly #monitors: Reflector<Obj>;
   readonly #secrets: Reflector<Secret>;
+  // The informers' caches overlaid with this controller's own writes, so that a reconcile running before the
+  // watch delivers a write does not make it again (client-go's MutationCache).
+  readonly #profilesView: MutationCache<Obj>;
+  readonly #monitorsView: MutationCache<Obj>;
+  readonly #secretsView: MutationCache<Secret>;
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly stats: ControllerStats = { reconciles: {}, errors: 0, writes: 0, seconds: {} };
@@ -116,6 +122,10 @@ export class Controller {
       const r = await this.#core.listNamespacedSecret({ namespace: opts.namespace });
       return { items: r.items as unknown as Secret[], resourceVersion: r.metadata?.resourceVersion ?? "" };
     });
+    const timers = opts.timers;
+    this.#profilesView = new MutationCache(() => this.#profiles.cache, { timers });
+    this.#monitorsView = new MutationCache(() => this.#monitors.cache, { timers });
+    this.#secretsView = new MutationCache(() => this.#secrets.cache, { timers });
   }
 
   /** Starts the informers; resolves once each has listed. */
@@ -126,6 +136,7 @@ export class Controller {
     };
     this.#profiles.start((e) => {
       const { name, generation } = e.object.metadata as { name: string; generation?: number };
+      this.#profilesView.observe(name, e.object);
       // NodeMonitors render the spec only: a status write (the operator's own roll-ups) changes none of them.
       const seen = this.#renderedGenerations;
       if (e.type === "DELETED") {
@@ -139,6 +150,7 @@ export class Controller {
     });
     this.#nodes.start(() => this.queue.add(NODES_KEY));
     this.#monitors.start((e) => {
+      this.#monitorsView.observe(e.object.metadata.name, e.object);
       const nm = e.object as unknown as NodeMonitor;
       if (e.type === "DELETED") this.queue.add(NODES_KEY);
       // A rollout moves thousands of NodeMonitors, each naming up to 16 profiles: a roll-up per event would
@@ -147,6 +159,7 @@ export class Controller {
         this.queue.addAfter(profileKey(p.name), ROLLUP_DELAY_MS);
     });
     this.#secrets.start((e) => {
+      this.#secretsView.observe(`${this.#opts.namespace}/${e.object.metadata.name}`, e.object);
       if (e.object.metadata.name !== this.#credentialsName) all();
     });
     await Promise.all([
@@ -208,7 +221,7 @@ export class Controller {
   /** Profiles as validated (defaults applied); a stored object the validator refuses is left out. */
   #validProfiles(): MonitoringProfile[] {
     const out: MonitoringProfile[] = [];
-    for (const raw of this.#profiles.cache.values()) {
+    for (const [, raw] of this.#profilesView.entries()) {
       const r = validateMonitoringProfile(raw);
       if (r.ok) out.push({ ...r.value, metadata: raw.metadata as MonitoringProfile["metadata"] });
     }
@@ -286,7 +299,7 @@ export class Controller {
     // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it before
     // the garbage collector, which compares owner uids, takes it for an orphan.
     const changed = desired.filter((nm) => {
-      const stored = this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
+      const stored = this.#monitorsView.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
       return (
         stored?.spec?.configHash !== nm.spec.configHash ||
         ownerUid(stored.metadata) !== ownerUid(nm.metadata as NodeMonitor["metadata"])
@@ -295,13 +308,15 @@ export class Controller {
     // A change to a fleet-wide profile rewrites every node's NodeMonitor: one at a time, the last node of 5000
     // would wait the sum of 5000 round trips.
     await forEachLimit(changed, CONCURRENT_WRITES, async (nm) => {
-      await serverSideApply(this.#opts.kubeConfig, nm as never, {
+      const stored = await serverSideApply(this.#opts.kubeConfig, nm as never, {
         fieldManager: this.#fieldManager,
         force: true,
       });
+      this.#monitorsView.mutated(nm.metadata.name, stored as unknown as Obj);
       this.stats.writes++;
     });
-    const orphans = [...this.#monitors.cache]
+    const orphans = this.#monitorsView
+      .entries()
       .filter(([name, raw]) => {
         const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
         // A NodeMonitor whose node is gone is the garbage collector's (it owns it through the owner
@@ -310,11 +325,13 @@ export class Controller {
       })
       .map(([name]) => name);
     await forEachLimit(orphans, CONCURRENT_WRITES, async (name) => {
-      await this.#custom
+      const gone = (await this.#custom
         .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
         .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
-        });
+          return undefined;
+        })) as KubeObject | undefined;
+      this.#monitorsView.deleted(name, gone?.metadata?.resourceVersion);
       this.stats.writes++;
     });
     // Requeued with backoff: the Secret write is retried, while the NodeMonitors above are already out.
@@ -327,7 +344,7 @@ export class Controller {
     sources: ReadonlyMap<string, SecretSource>,
     err: unknown,
   ): Map<string, CredentialsRefusal> {
-    const stored = this.#secrets.cache.get(`${this.#opts.namespace}/${this.#credentialsName}`)?.data ?? {};
+    const stored = this.#secretsView.get(`${this.#opts.namespace}/${this.#credentialsName}`)?.data ?? {};
     const out = new Map<string, CredentialsRefusal>();
     for (const p of admitted) {
       const missing = [...referencedSecrets([p])].filter((s) =>
@@ -348,14 +365,15 @@ export class Controller {
   ): Promise<void> {
     const ns = this.#opts.namespace;
     const secret = renderCredentialsSecret(ns, this.#credentialsName, sources, referencedSecrets(profiles));
-    const current = this.#secrets.cache.get(`${ns}/${this.#credentialsName}`);
+    const current = this.#secretsView.get(`${ns}/${this.#credentialsName}`);
     const hash = secret.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION];
     if (current && current.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION] === hash) return;
     try {
-      await serverSideApply(this.#opts.kubeConfig, secret as never, {
+      const stored = await serverSideApply(this.#opts.kubeConfig, secret as never, {
         fieldManager: this.#fieldManager,
         force: true,
       });
+      this.#secretsView.mutated(`${ns}/${this.#credentialsName}`, stored as unknown as Secret);
     } catch (err) {
       if (!this.#credentialsFailing)
         this.#opts.log.warn(
@@ -372,7 +390,7 @@ export class Controller {
   }
 
   async #reconcileProfile(name: string): Promise<void> {
-    const raw = this.#profiles.cache.get(name);
+    const raw = this.#profilesView.get(name);
     if (!raw) return;
     const r = validateMonitoringProfile(raw);
     if (!r.ok) return;
@@ -393,7 +411,7 @@ export class Controller {
     ].sort();
     const monitors = new Map<string, NodeMonitor>();
     for (const node of selected) {
-      const nm = this.#monitors.cache.get(node);
+      const nm = this.#monitorsView.get(node);
       if (nm) monitors.set(node, nm as unknown as NodeMonitor);
     }
     const previous = (raw as { status?: MonitoringProfileStatus }).status;
@@ -406,11 +424,12 @@ export class Controller {
     });
     // Compared in canonical form: the API server hands objects back with their keys in its own order.
     if (previous && canonicalJson(status) === canonicalJson(previous)) return;
-    await patchStatus(
+    const written = await patchStatus(
       this.#opts.kubeConfig,
       { group: "vesmon.io", version: "v1alpha1", plural: "monitoringprofiles", name },
       status,
     );
+    this.#profilesView.mutated(name, written as unknown as Obj);
     this.stats.writes++;
     this.#notify(profile, previous, status);
   }

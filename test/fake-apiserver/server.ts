@@ -157,6 +157,14 @@ export class FakeApiServer {
   }
 
   /**
+   * Delays every live watch event by `ms` (0: none), as a lagging watch cache does: a client then reads
+   * its own write in the response long before its watch shows it.
+   */
+  setWatchDelay(ms: number): void {
+    this.#watches.delayMs = ms;
+  }
+
+  /**
    * Ends every open watch whose path matches with an in-stream ERROR carrying a Status of `code` (default 500,
    * "etcdserver: request timed out"), as the API server does when its storage fails under a watch.
    */

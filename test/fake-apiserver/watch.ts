@@ -33,6 +33,8 @@ export class WatchHub {
   readonly #bookmarkIntervalMs: number;
   readonly #open = new Map<ServerResponse, string>();
   readonly #injected: InjectedWatchError[] = [];
+  /** Delay of live events on every stream: the API server's watch cache lags etcd. */
+  delayMs = 0;
 
   constructor(store: Store, bookmarkIntervalMs: number) {
     this.#store = store;
@@ -130,7 +132,10 @@ export class WatchHub {
       for (const e of events) deliver(e);
     }
 
-    const unsubscribe = this.#store.subscribe(deliver);
+    const unsubscribe = this.#store.subscribe((e) => {
+      if (this.delayMs > 0) setTimeout(() => deliver(e), this.delayMs).unref();
+      else deliver(e);
+    });
     this.#open.set(res, path);
     const timers: NodeJS.Timeout[] = [];
     if (w.bookmarks) {
