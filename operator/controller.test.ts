@@ -120,3 +120,45 @@ describe("Controller", () => {
     expect(statusWrites()).toBe(statuses);
   });
 });
+
+describe("Controller with more profiles on a node than a NodeMonitor holds", () => {
+  it("keeps the oldest 16, names the rest in the NodeMonitor and in their Degraded condition, and does not retry", async () => {
+    api = new FakeApiServer();
+    await api.start();
+    api.create(node("only"));
+    for (let i = 0; i < 18; i++) api.create(profile(`p${String(i).padStart(2, "0")}`));
+    controller = new Controller({
+      kubeConfig: api.kubeConfig(),
+      namespace: "vesmon-system",
+      timers: realTimers,
+      log: pino({ level: "silent" }),
+    });
+    await controller.start();
+    void controller.run();
+    const nm = () =>
+      api.get("vesmon.io/v1alpha1", "NodeMonitor", "only") as
+        | (K8sObject & { spec: { profiles: { name: string }[]; omittedProfiles?: string[] } })
+        | undefined;
+    const degraded = (p: string) =>
+      (
+        api.get("vesmon.io/v1alpha1", "MonitoringProfile", p) as {
+          status?: { conditions?: { type: string; status: string; message: string }[]; failures?: unknown[] };
+        }
+      ).status;
+    await until(() => nm() !== undefined, 10_000);
+    expect(nm()!.spec.profiles).toHaveLength(16);
+    expect(nm()!.spec.omittedProfiles).toEqual(["p16", "p17"]);
+    await until(
+      () => degraded("p17")?.conditions?.some((c) => c.type === "Degraded" && c.status === "True") ?? false,
+      10_000,
+    );
+    expect(degraded("p17")?.failures).toEqual([
+      { node: "only", reason: "TooManyProfiles", message: expect.stringContaining("left out") },
+    ]);
+    expect(degraded("p17")?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("only");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(controller.stats.errors).toBe(0);
+    const applies = api.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/nodemonitors/only"));
+    expect(applies).toHaveLength(1);
+  });
+});

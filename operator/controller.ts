@@ -292,7 +292,12 @@ export class Controller {
       labels: n.metadata.labels ?? {},
     }));
     const desired = desiredNodeMonitors(
-      accepted.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1, spec: p.spec })),
+      accepted.map((p) => ({
+        name: p.metadata.name,
+        generation: p.metadata.generation ?? 1,
+        spec: p.spec,
+        ...(p.metadata.creationTimestamp ? { created: String(p.metadata.creationTimestamp) } : {}),
+      })),
       nodes,
     );
     const wanted = new Set(desired.map((d) => d.metadata.name));
