@@ -42,6 +42,7 @@ export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; 
         agentVersion: opts.agentVersion,
         agent: agent.status(),
         ...(seen && !seen.ok ? { refused: seen.message } : {}),
+        ...(seen?.ok && seen.omittedProfiles ? { omittedProfiles: seen.omittedProfiles } : {}),
         ...(previous ? { previous } : {}),
         now: new Date(),
       });

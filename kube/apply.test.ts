@@ -87,7 +87,7 @@ describe("serverSideApply", () => {
 });
 
 describe("patchStatus", () => {
-  it("merge-patches the /status subresource", async () => {
+  it("replaces the whole status through the /status subresource, so keys left out are removed", async () => {
     const kc = api.kubeConfig();
     await serverSideApply(kc, nm("10s"), { fieldManager: "vesmon-operator" });
     const out = await patchStatus(
@@ -97,22 +97,21 @@ describe("patchStatus", () => {
       { fieldManager: "vesmon-agent" },
     );
     expect(out.status).toMatchObject({ observedGeneration: 1, agentVersion: "0.1.0" });
-    await patchStatus(kc, REF, { configHash: "sha256:0123456789abcdef" });
+    await patchStatus(kc, REF, { configHash: "sha256:0123456789abcdef", agentVersion: "0.1.0" });
     const stored = api.get("vesmon.io/v1alpha1", "NodeMonitor", "node-1")!;
-    expect(stored.status).toMatchObject({
-      observedGeneration: 1,
-      agentVersion: "0.1.0",
-      configHash: "sha256:0123456789abcdef",
-    });
+    // observedGeneration was left out of the second write: it is gone, not kept as a merge patch keeps it.
+    expect(stored.status).toEqual({ agentVersion: "0.1.0", configHash: "sha256:0123456789abcdef" });
     expect(stored.metadata.generation).toBe(1);
     const sent = patches(`${PATH}/status`);
     expect(sent).toHaveLength(2);
     expect(sent.map((r) => r.contentType)).toEqual([
-      "application/merge-patch+json",
-      "application/merge-patch+json",
+      "application/json-patch+json",
+      "application/json-patch+json",
     ]);
     expect(new URLSearchParams(sent[0]!.query).get("fieldManager")).toBe("vesmon-agent");
-    expect(sent[0]!.body).toEqual({ status: { observedGeneration: 1, agentVersion: "0.1.0" } });
+    expect(sent[0]!.body).toEqual([
+      { op: "add", path: "/status", value: { observedGeneration: 1, agentVersion: "0.1.0" } },
+    ]);
   });
 
   it("reports a missing object as not found", async () => {

@@ -71,8 +71,10 @@ export async function serverSideApply<T extends KubernetesObject>(
 }
 
 /**
- * Merge-patches (`application/merge-patch+json`) the `/status` subresource of a custom resource with
- * `{status}`, and returns the object. A merge patch replaces lists whole, so pass complete lists.
+ * Replaces the whole status of a custom resource through its `/status` subresource, and returns the object.
+ * It is a JSON patch (`application/json-patch+json`) `[{op: "add", path: "/status", value}]`: "add" replaces
+ * an existing member, so a key the new status leaves out is removed (a merge patch would keep it forever),
+ * and it works whether or not a status exists yet. Pass the complete status.
  */
 export async function patchStatus<S extends object>(
   kubeConfig: KubeConfig,
@@ -81,13 +83,13 @@ export async function patchStatus<S extends object>(
   opts: { fieldManager?: string } = {},
 ): Promise<KubernetesObject & { status?: S }> {
   const api = customApi(kubeConfig);
-  const header = setHeaderOptions("Content-Type", PatchStrategy.MergePatch);
+  const header = setHeaderOptions("Content-Type", PatchStrategy.JsonPatch);
   const common = {
     group: ref.group,
     version: ref.version,
     plural: ref.plural,
     name: ref.name,
-    body: { status },
+    body: [{ op: "add", path: "/status", value: status }],
     ...(opts.fieldManager ? { fieldManager: opts.fieldManager } : {}),
   };
   const out: unknown = ref.namespace

@@ -19,3 +19,16 @@ export function backoffDelay(attempt: number, opts: BackoffOptions = {}): number
   const spread = 1 + jitter * (2 * (opts.random ?? Math.random)() - 1);
   return Math.round(Math.min(max, base * spread));
 }
+
+/**
+ * client-go's `wait.Backoff` with a jitter factor: the base doubles from `initial` up to `max`, then each delay
+ * is stretched by up to `jitter` times itself, never shortened. So no retry comes sooner than the base, and
+ * a fleet that failed together spreads out. client-go's reflector uses 800 ms, 30 s and a factor of 1.
+ */
+export function upwardJitterDelay(
+  attempt: number,
+  opts: { initial: number; max: number; jitter?: number; random?: () => number },
+): number {
+  const base = Math.min(opts.max, opts.initial * 2 ** Math.min(attempt, 30));
+  return Math.round(base * (1 + (opts.jitter ?? 1) * (opts.random ?? Math.random)()));
+}

@@ -15,7 +15,7 @@ export interface InvolvedObject {
   kind: string;
   name: string;
   uid?: string;
-  /** Absent for cluster-scoped objects; their events go to the recorder's namespace. */
+  /** Absent for cluster-scoped objects; their events go to `default`. */
   namespace?: string;
 }
 
@@ -24,8 +24,6 @@ export interface EventRecorderOptions {
   kubeConfig: KubeConfig;
   /** `source.component` and `reportingComponent`, e.g. "vesmon-operator". */
   component: string;
-  /** Where events about cluster-scoped objects go. Defaults to "default", as client-go does. */
-  namespace?: string;
   /** `source.host` and `reportingInstance`, e.g. the pod or node name. */
   host?: string;
   timers?: Timers;
@@ -92,7 +90,9 @@ export class EventRecorder {
     at: number,
     seq: number,
   ): Promise<void> {
-    const namespace = obj.namespace ?? this.#opts.namespace ?? "default";
+    // kube-apiserver accepts an event about a cluster-scoped object only in "" or "default" (client-go's
+    // recorder uses "default"); one about a namespaced object only in that object's namespace.
+    const namespace = obj.namespace ?? "default";
     const key = JSON.stringify([
       obj.apiVersion,
       obj.kind,

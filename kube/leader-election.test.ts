@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../test/fake-apiserver/index.ts";
 import { ManualTimers } from "../test/helpers/manual-timers.ts";
 import { LeaderElector } from "./leader-election.ts";
+import type { Timers } from "./timers.ts";
 
 const LEASE = "vesmon-operator";
 const NS = "vesmon-system";
@@ -26,13 +27,13 @@ afterEach(async () => {
   await api.close();
 });
 
-function elector(identity: string): LeaderElector {
+function elector(identity: string, clock: Timers = timers): LeaderElector {
   const e = new LeaderElector({
     kubeConfig: api.kubeConfig(),
     namespace: NS,
     name: LEASE,
     identity,
-    timers,
+    timers: clock,
     random: () => 0,
     onStartedLeading: () => log.push(`${identity} started`),
     onStoppedLeading: () => log.push(`${identity} stopped`),
@@ -93,6 +94,33 @@ describe("LeaderElector", () => {
     expect(puts).toHaveLength(10);
   });
 
+  it("judges expiry by when it saw the record change, so a clock far ahead does not take a healthy lease", async () => {
+    const a = elector("a");
+    a.start();
+    await run(0);
+    // b's clock runs 20 s ahead: by its clock, a's renewTime is always older than the 15 s lease.
+    const ahead: Timers = {
+      now: () => timers.now() + 20_000,
+      setTimeout: (fn, ms) => timers.setTimeout(fn, ms),
+      clearTimeout: (h) => timers.clearTimeout(h),
+    };
+    const b = elector("b", ahead);
+    b.start();
+    await run(30_000);
+    expect(a.isLeader).toBe(true);
+    expect(b.isLeader).toBe(false);
+    expect(lease().spec).toMatchObject({ holderIdentity: "a", leaseTransitions: 0 });
+    expect(log).toEqual(["a started"]);
+
+    // Once a stops renewing, b takes over a lease duration after it last saw the record change.
+    await a.stop({ release: false });
+    await run(13_000);
+    expect(b.isLeader).toBe(false);
+    await run(6_000);
+    expect(b.isLeader).toBe(true);
+    expect(lease().spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
+  });
+
   it("hands over only after the lease expires when the leader stops without releasing", async () => {
     const a = elector("a");
     a.start();
@@ -103,13 +131,14 @@ describe("LeaderElector", () => {
     expect(a.isLeader).toBe(true);
     expect(b.isLeader).toBe(false);
 
-    // Last renewal at +4 s; the lease is good until +19 s.
+    // Last renewal at +4 s, which b first sees on its try at +6 s: the lease is good until +21 s by b's
+    // clock, and b takes it on its try at +22 s.
     await a.stop({ release: false });
     expect(log).toEqual(["a started", "a stopped"]);
     expect(lease().spec.holderIdentity).toBe("a");
-    await run(14_500);
+    await run(16_000);
     expect(b.isLeader).toBe(false);
-    await run(2_500);
+    await run(2_000);
     expect(b.isLeader).toBe(true);
     expect(lease().spec).toMatchObject({ holderIdentity: "b", leaseTransitions: 1 });
     expect(lease().spec.acquireTime).toMatch(/^2026-03-01T12:00:2\d\.000000Z$/);
@@ -131,8 +160,9 @@ describe("LeaderElector", () => {
     expect(a.isLeader).toBe(false);
     expect(log).toEqual(["a started", "a stopped"]);
     expect(b.isLeader).toBe(false);
-    // The lease (renewed at +2 s) expires after +17 s.
-    await run(4_500);
+    // b first saw the +2 s renewal on its try at +4 s: by its clock the lease runs until +19 s, and b takes
+    // it on its next try, at +20 s.
+    await run(6_000);
     expect(b.isLeader).toBe(false);
     await run(2_000);
     expect(b.isLeader).toBe(true);

@@ -34,7 +34,10 @@ const JITTER = 1.2;
 
 /**
  * Leader election on a `coordination.k8s.io/v1` Lease, after client-go's `leaderelection`: candidates poll
- * the lease and take it when it is absent, released or expired (renewTime + leaseDurationSeconds in the past);
+ * the lease and take it when it is absent, released or expired. Expiry is judged, as client-go does, by the
+ * local time at which this candidate last saw the record change plus leaseDurationSeconds, never by the
+ * holder's renewTime: the clocks of two nodes need not agree, and a follower whose clock runs ahead must not
+ * take a lease that is being renewed;
  * the leader renews every retry period; writes carry the read resourceVersion, so a 409 means another
  * candidate won the race. A leader that cannot renew within the renew deadline steps down and stops
  * campaigning (as client-go's `Run` returns); call `start()` again to stand again. `stop()` releases the lease
@@ -55,6 +58,9 @@ export class LeaderElector {
   /** The lease as last written by this candidate, for release. */
   #observed: V1Lease | undefined;
   #leader: string | undefined;
+  /** The lease spec as last seen, and the local time it was first seen so: the basis of expiry. */
+  #observedRecord: string | undefined;
+  #observedAt = 0;
 
   constructor(opts: LeaderElectorOptions) {
     this.#opts = opts;
@@ -161,6 +167,7 @@ export class LeaderElector {
         const spec = current.spec ?? {};
         const holder = spec.holderIdentity || undefined;
         this.#observe(holder);
+        this.#observeRecord(spec, started);
         if (holder && holder !== identity && !this.#expired(spec, started)) {
           if (this.#leading) this.#lose(`lease taken by ${holder}`);
           return;
@@ -185,6 +192,7 @@ export class LeaderElector {
       // Leadership may have ended (deadline, stop) while the write was in flight; then it does not count.
       if (!this.#running) return;
       this.#observed = written;
+      this.#observeRecord(written.spec ?? {}, started);
       this.#observe(identity);
       this.#renewed(started);
     } catch (err) {
@@ -197,10 +205,23 @@ export class LeaderElector {
     }
   }
 
+  /** Notes the local time when the record differs from the one seen before. */
+  #observeRecord(spec: NonNullable<V1Lease["spec"]>, now: number): void {
+    const record = JSON.stringify([
+      spec.holderIdentity ?? "",
+      spec.leaseDurationSeconds ?? 0,
+      String(spec.acquireTime ?? ""),
+      String(spec.renewTime ?? ""),
+      spec.leaseTransitions ?? 0,
+    ]);
+    if (record === this.#observedRecord) return;
+    this.#observedRecord = record;
+    this.#observedAt = now;
+  }
+
+  /** Valid while the record was seen changing less than leaseDurationSeconds ago, by this process's clock. */
   #expired(spec: NonNullable<V1Lease["spec"]>, now: number): boolean {
-    if (!spec.renewTime) return true;
-    const renewed = new Date(spec.renewTime as Date | string).getTime();
-    return renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now;
+    return this.#observedAt + (spec.leaseDurationSeconds ?? 0) * 1000 <= now;
   }
 
   /** Counts the deadline from the attempt's start: that is the renewTime others see. */

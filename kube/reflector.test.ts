@@ -1,7 +1,9 @@
 import { CustomObjectsApi } from "@kubernetes/client-node";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../test/fake-apiserver/index.ts";
 import { type KubeObject, Reflector, type ReflectorEvent } from "./reflector.ts";
+import type { Timers } from "./timers.ts";
 
 const PATH = "/apis/vesmon.io/v1alpha1/nodemonitors";
 const nm = (name: string, interval = "10s") => ({
@@ -105,5 +107,131 @@ describe("Reflector against the fake API server", () => {
     await until(() => watchRequests().length >= 3, "watches restarted by the watchdog");
     api.create(nm("late"));
     await until(() => t.events.includes("ADDED late"), "an event after the restarts");
+  });
+});
+
+/**
+ * A virtual clock: timers up to `horizonMs` fire in due order, each a millisecond of real time after the
+ * previous, and move `now()` to their due time; longer ones (the watchdog) never fire. Delays are recorded.
+ */
+function virtualTimers(horizonMs = 120_000) {
+  let now = 0;
+  const pending = new Map<number, { due: number; fn: () => void }>();
+  const delays: number[] = [];
+  let id = 0;
+  let pump: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    if (pump) return;
+    pump = setTimeout(() => {
+      pump = undefined;
+      const next = [...pending.entries()].sort((a, b) => a[1].due - b[1].due)[0];
+      if (!next) return;
+      pending.delete(next[0]);
+      now = Math.max(now, next[1].due);
+      next[1].fn();
+      schedule();
+    }, 1);
+  };
+  const timers: Timers = {
+    now: () => now,
+    setTimeout: (fn, ms) => {
+      const handle = ++id;
+      if (ms > horizonMs) return handle;
+      delays.push(ms);
+      pending.set(handle, { due: now + ms, fn });
+      schedule();
+      return handle;
+    },
+    clearTimeout: (h) => {
+      pending.delete(h as number);
+    },
+  };
+  return { timers, delays, now: () => now };
+}
+
+/** A pino logger that keeps its lines. */
+function memoryLog() {
+  const lines: { level: number; msg: string }[] = [];
+  const log = pino(
+    { level: "debug" },
+    { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) },
+  );
+  return { log, lines, warnings: () => lines.filter((l) => l.level >= 40).map((l) => l.msg) };
+}
+
+describe("Reflector under failing watches", () => {
+  const lister = (kc: ReturnType<FakeApiServer["kubeConfig"]>) => {
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    return async () => {
+      const r = (await custom.listClusterCustomObject({
+        group: "vesmon.io",
+        version: "v1alpha1",
+        plural: "nodemonitors",
+      })) as { items: KubeObject[]; metadata: { resourceVersion: string } };
+      return { items: r.items, resourceVersion: r.metadata.resourceVersion };
+    };
+  };
+
+  it("backs off from 800 ms, doubling to 30 s, on a storm of ERROR events, and logs the failure once", async () => {
+    api = new FakeApiServer();
+    await api.start();
+    const kc = api.kubeConfig();
+    const clock = virtualTimers();
+    const logs = memoryLog();
+    const storm = 12;
+    api.failWatches(new RegExp(`^${PATH.replaceAll(".", "\\.")}$`), storm);
+    const events: string[] = [];
+    reflector = new Reflector<KubeObject>({
+      kubeConfig: kc,
+      path: PATH,
+      list: lister(kc),
+      timers: clock.timers,
+      random: () => 0.5,
+      log: logs.log,
+    });
+    reflector.start((e) => events.push(`${e.type} ${e.object.metadata.name}`));
+    await until(() => watchRequests().length > storm, "a watch after the storm");
+    // One backoff before each watch after a failed one: 1.2 s, 2.4 s, ... then 45 s (30 s stretched by half).
+    expect(clock.delays.slice(0, storm)).toEqual([
+      1200, 2400, 4800, 9600, 19_200, 38_400, 45_000, 45_000, 45_000, 45_000, 45_000, 45_000,
+    ]);
+    expect(watchRequests().length).toBe(storm + 1);
+    // client-go relists after every failed watch: what the stream missed may be gone.
+    expect(reflector.lists).toBe(storm + 1);
+    api.create(nm("a"));
+    await until(() => events.includes("ADDED a"), "an event after the storm");
+    expect(logs.warnings()).toEqual(["watch failed; backing off"]);
+    expect(logs.lines.filter((l) => l.msg === "list and watch recovered")).toHaveLength(1);
+    expect(reflector.failures).toBe(storm);
+  });
+
+  it("relists when the server has not seen the watch's resourceVersion (504 too large resource version)", async () => {
+    api = new FakeApiServer();
+    await api.start();
+    const kc = api.kubeConfig();
+    const clock = virtualTimers();
+    const real = lister(kc);
+    let lists = 0;
+    reflector = new Reflector<KubeObject>({
+      kubeConfig: kc,
+      path: PATH,
+      // The first answer comes from a replica ahead of the one that serves the watch.
+      list: async () => {
+        const r = await real();
+        return lists++ === 0 ? { ...r, resourceVersion: String(Number(r.resourceVersion) + 50) } : r;
+      },
+      timers: clock.timers,
+      random: () => 0,
+    });
+    const events: string[] = [];
+    reflector.start((e) => events.push(`${e.type} ${e.object.metadata.name}`));
+    await until(() => reflector!.lists === 2, "a relist");
+    expect(clock.delays[0]).toBe(800);
+    api.create(nm("b"));
+    await until(() => events.includes("ADDED b"), "an event after the relist");
+    expect(watchRequests().map((r) => new URLSearchParams(r.query).get("resourceVersion"))).toEqual([
+      String(Number(api.resourceVersion) + 49),
+      String(Number(api.resourceVersion) - 1),
+    ]);
   });
 });

@@ -1,7 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { CustomObjectsApi, Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { type BackoffOptions, backoffDelay } from "./backoff.ts";
+import { upwardJitterDelay } from "./backoff.ts";
 import { realTimers, type Timers } from "./timers.ts";
 
 /** The part of an object a reflector reads. */
@@ -30,8 +30,11 @@ export interface ReflectorOptions<T> {
   list: () => Promise<ListResult<T>>;
   fieldSelector?: string;
   labelSelector?: string;
-  /** Backoff between failed lists or watches. Defaults to 800 ms doubling to 30 s, as client-go's reflector. */
-  backoff?: BackoffOptions;
+  /**
+   * Backoff after a failed list or watch: `initial` doubling to `max`, each stretched by up to 100 %.
+   * Defaults to 800 ms and 30 s, as client-go's reflector.
+   */
+  backoff?: { initial?: number; max?: number };
   /** A watch that delivers nothing (not even a bookmark) for this long is restarted. Defaults to 5 min. */
   watchdogMs?: number;
   /** Server-side watch timeout, seconds; each watch picks one between this and twice this. Defaults to 300. */
@@ -41,14 +44,31 @@ export interface ReflectorOptions<T> {
   log?: Logger;
 }
 
+/** A watch ERROR event's object: a metav1.Status. */
+interface WatchStatus {
+  code?: number;
+  reason?: string;
+  message?: string;
+}
+
+/** Two minutes without a failure reset the backoff, as client-go's reflector backoff manager does. */
+const BACKOFF_RESET_MS = 120_000;
+/** A watch that ends sooner than this without an event counts as failed (client-go: "very short watch"). */
+const SHORT_WATCH_MS = 1000;
+
+const describe = (err: unknown) => (err as Error | null)?.message ?? String(err);
+
 const keyOf = (o: KubeObject) =>
   o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name;
 
 /**
  * Keeps a local copy of a collection in step with the API server, as client-go's reflector does: list, then
- * watch from the list's resourceVersion with bookmarks; a 410 (in the stream or as the answer) means relist
- * and diff; a failed list or watch is retried with capped, jittered backoff; a clean end resumes from the
- * last resourceVersion; a silent watch is restarted by a watchdog.
+ * watch from the list's resourceVersion with bookmarks. A watch that ends with an ERROR event (410 Expired,
+ * 504 "too large resource version", an etcd timeout, anything), fails to open, or closes within a second
+ * without an event is followed by a relist and diff after a backoff (800 ms doubling to 30 s, stretched by
+ * up to 100 %, reset after two minutes without a failure), so a failing server sees fewer requests, not more.
+ * A clean end resumes from the last resourceVersion at once; a silent watch is restarted by a watchdog. A
+ * failure is logged once when it starts and once when a watch delivers again.
  */
 export class Reflector<T extends KubeObject> {
   readonly #opts: ReflectorOptions<T>;
@@ -68,6 +88,11 @@ export class Reflector<T extends KubeObject> {
   });
   /** Lists done (the first and every relist), for tests and metrics. */
   lists = 0;
+  /** Failed lists and watches, for metrics. */
+  failures = 0;
+  /** What is failing, while it fails: a transition is logged, a retry is not. */
+  #failing: string | undefined;
+  #lastFailureAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: ReflectorOptions<T>) {
     this.#opts = opts;
@@ -100,19 +125,30 @@ export class Reflector<T extends KubeObject> {
     }
   }
 
-  #retry(what: string, err: unknown, fn: () => void): void {
+  /** Relists after a backoff; logs only the transition into failing. */
+  #fail(what: "list" | "watch", err: unknown): void {
     if (this.#stopped) return;
-    const delay = backoffDelay(this.#attempt++, {
-      initial: 800,
-      max: 30_000,
-      ...this.#opts.backoff,
+    this.failures++;
+    const now = this.#timers.now();
+    // As client-go's backoff manager: a failure after two quiet minutes starts again from the initial delay.
+    if (now - this.#lastFailureAt > BACKOFF_RESET_MS) this.#attempt = 0;
+    this.#lastFailureAt = now;
+    const delay = upwardJitterDelay(this.#attempt++, {
+      initial: this.#opts.backoff?.initial ?? 800,
+      max: this.#opts.backoff?.max ?? 30_000,
       ...(this.#opts.random ? { random: this.#opts.random } : {}),
     });
-    this.#opts.log?.warn(
-      { path: this.#opts.path, err: (err as Error)?.message ?? String(err), delay },
-      `${what} failed; retrying`,
-    );
-    this.#timer = this.#timers.setTimeout(fn, delay);
+    const fields = { path: this.#opts.path, err: describe(err), delay };
+    if (this.#failing === undefined) this.#opts.log?.warn(fields, `${what} failed; backing off`);
+    else this.#opts.log?.debug(fields, `${what} failed again`);
+    this.#failing = what;
+    this.#timer = this.#timers.setTimeout(() => void this.#relist(), delay);
+  }
+
+  #recovered(): void {
+    if (this.#failing === undefined) return;
+    this.#failing = undefined;
+    this.#opts.log?.info({ path: this.#opts.path, failures: this.failures }, "list and watch recovered");
   }
 
   async #relist(): Promise<void> {
@@ -121,7 +157,7 @@ export class Reflector<T extends KubeObject> {
     try {
       listed = await this.#opts.list();
     } catch (err) {
-      this.#retry("list", err, () => void this.#relist());
+      this.#fail("list", err);
       return;
     }
     if (this.#stopped) return;
@@ -163,35 +199,43 @@ export class Reflector<T extends KubeObject> {
     };
     if (this.#opts.fieldSelector) query.fieldSelector = this.#opts.fieldSelector;
     if (this.#opts.labelSelector) query.labelSelector = this.#opts.labelSelector;
-    let gone = false;
+    let failed: unknown;
+    let delivered = false;
     let ended = false;
+    const opened = this.#timers.now();
     const onDone = (err: unknown) => {
       if (ended) return;
       ended = true;
       this.#timers.clearTimeout(this.#watchdog);
       if (this.#stopped) return;
-      const status = (err as { statusCode?: number; code?: number } | null)?.statusCode;
-      if (gone || status === 410) {
-        void this.#relist();
-        return;
+      const aborted = (err as Error | null)?.name === "AbortError";
+      if (failed !== undefined) this.#fail("watch", failed);
+      else if (err && !aborted) this.#fail("watch", err);
+      else if (!aborted && !delivered && this.#timers.now() - opened < SHORT_WATCH_MS) {
+        // client-go's "very short watch": a server that closes at once must not be asked again at once.
+        this.#fail("watch", new Error("watch closed within a second without an event"));
+      } else {
+        if (!aborted) this.#recovered();
+        void this.#watch();
       }
-      if (err && (err as Error).name !== "AbortError") this.#retry("watch", err, () => void this.#watch());
-      else void this.#watch();
     };
     try {
       this.#abort = await new Watch(this.#opts.kubeConfig).watch(
         this.#opts.path,
         query,
-        (type: string, object: T & { code?: number; resourceVersion?: string }) => {
+        (type: string, object: T & WatchStatus) => {
           this.#armWatchdog();
           if (type === "ERROR") {
-            // In-stream errors are a Status; 410 Expired means our resourceVersion is too old: relist.
-            if (object.code === 410) gone = true;
-            else this.#opts.log?.warn({ path: this.#opts.path, status: object }, "watch error event");
+            // A Status: 410 Expired, 504 too large resource version, or a server failure. Every one of them
+            // may have lost events, so the cache is rebuilt by a relist.
+            failed = new Error(
+              `${object.code ?? "?"} ${object.reason ?? ""}: ${object.message ?? ""}`.trim(),
+            );
             this.#abort?.abort();
             return;
           }
-          this.#attempt = 0;
+          delivered = true;
+          this.#recovered();
           if (object.metadata?.resourceVersion) this.#rv = object.metadata.resourceVersion;
           if (type === "BOOKMARK") return;
           const key = keyOf(object);

@@ -70,10 +70,12 @@ describe("requests the runtime makes", () => {
     scope.done();
   });
 
-  it("status writes: a merge patch of {status} to the status subresource", async () => {
+  it("status writes: a JSON patch replacing /status, to the status subresource", async () => {
     const scope = nock(SERVER)
-      .patch("/apis/vesmon.io/v1alpha1/nodemonitors/n1/status", { status: { observedGeneration: 3 } })
-      .matchHeader("content-type", "application/merge-patch+json")
+      .patch("/apis/vesmon.io/v1alpha1/nodemonitors/n1/status", [
+        { op: "add", path: "/status", value: { observedGeneration: 3 } },
+      ])
+      .matchHeader("content-type", "application/json-patch+json")
       .reply(200, {});
     await patchStatus(
       kc,

@@ -15,8 +15,8 @@ afterEach(async () => {
   await api?.close();
 });
 
-async function setup() {
-  api = new FakeApiServer();
+async function setup(opts: { gcDelayMs?: number } = {}) {
+  api = new FakeApiServer(opts);
   await api.start();
   api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: "vesmon-system" } });
   for (let i = 0; i < NODES; i++) api.create(node(`n${i}`));
@@ -81,5 +81,84 @@ describe("Controller", () => {
     const after = t.count("profile") - rollups;
     expect(after).toBeGreaterThanOrEqual(1);
     expect(after).toBeLessThanOrEqual(5);
+  });
+
+  it("keeps the NodeMonitor of a node deleted and re-created under the same name", async () => {
+    // The garbage collector runs a while after the delete, as kube-controller-manager's does.
+    const t = await setup({ gcDelayMs: 1500 });
+    const nm = () => api.get("vesmon.io/v1alpha1", "NodeMonitor", "n0");
+    const owner = () => nm()?.metadata.ownerReferences?.[0]?.uid;
+    const before = nm()!;
+    api.delete("v1", "Node", "n0");
+    const fresh = api.create(node("n0"));
+    expect(fresh.metadata.uid).not.toBe(before.metadata.ownerReferences?.[0]?.uid);
+    await until(() => owner() === fresh.metadata.uid, 5000);
+    expect(api.collectGarbage()).toBe(0);
+    await t.settle();
+    expect(nm()?.metadata.uid).toBe(before.metadata.uid);
+    expect(t.monitors()).toHaveLength(NODES);
+  });
+
+  it("does not repeat its own writes when it reconciles again before the watch delivers them", async () => {
+    const t = await setup();
+    const applies = () =>
+      api.requests.filter((r) => r.method === "PATCH" && /\/nodemonitors\/[^/]+$/.test(r.path)).length;
+    const statusWrites = () =>
+      api.requests.filter((r) => r.path.endsWith("/monitoringprofiles/fleet/status")).length;
+    const before = applies();
+    api.setWatchDelay(3000);
+    const spec = structuredClone(t.fleet().spec) as { collectors: { interval: string }[] };
+    spec.collectors[0]!.interval = "5s";
+    api.update({ ...t.fleet(), spec });
+    await until(() => applies() === before + NODES, 10_000);
+    const statuses = statusWrites();
+    // Another event (here a direct requeue) before the watch shows the writes: nothing is written again.
+    controller.queue.add("nodemonitors");
+    controller.queue.add("profile/fleet");
+    await t.settle();
+    expect(applies()).toBe(before + NODES);
+    expect(statusWrites()).toBe(statuses);
+  });
+});
+
+describe("Controller with more profiles on a node than a NodeMonitor holds", () => {
+  it("keeps the oldest 16, names the rest in the NodeMonitor and in their Degraded condition, and does not retry", async () => {
+    api = new FakeApiServer();
+    await api.start();
+    api.create(node("only"));
+    for (let i = 0; i < 18; i++) api.create(profile(`p${String(i).padStart(2, "0")}`));
+    controller = new Controller({
+      kubeConfig: api.kubeConfig(),
+      namespace: "vesmon-system",
+      timers: realTimers,
+      log: pino({ level: "silent" }),
+    });
+    await controller.start();
+    void controller.run();
+    const nm = () =>
+      api.get("vesmon.io/v1alpha1", "NodeMonitor", "only") as
+        | (K8sObject & { spec: { profiles: { name: string }[]; omittedProfiles?: string[] } })
+        | undefined;
+    const degraded = (p: string) =>
+      (
+        api.get("vesmon.io/v1alpha1", "MonitoringProfile", p) as {
+          status?: { conditions?: { type: string; status: string; message: string }[]; failures?: unknown[] };
+        }
+      ).status;
+    await until(() => nm() !== undefined, 10_000);
+    expect(nm()!.spec.profiles).toHaveLength(16);
+    expect(nm()!.spec.omittedProfiles).toEqual(["p16", "p17"]);
+    await until(
+      () => degraded("p17")?.conditions?.some((c) => c.type === "Degraded" && c.status === "True") ?? false,
+      10_000,
+    );
+    expect(degraded("p17")?.failures).toEqual([
+      { node: "only", reason: "TooManyProfiles", message: expect.stringContaining("left out") },
+    ]);
+    expect(degraded("p17")?.conditions?.find((c) => c.type === "Degraded")?.message).toContain("only");
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(controller.stats.errors).toBe(0);
+    const applies = api.requests.filter((r) => r.method === "PATCH" && r.path.endsWith("/nodemonitors/only"));
+    expect(applies).toHaveLength(1);
   });
 });

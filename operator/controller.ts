@@ -5,10 +5,21 @@ import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
 import { forEachLimit } from "../kube/concurrency.ts";
 import { findCondition } from "../kube/conditions.ts";
+import { MutationCache } from "../kube/mutation-cache.ts";
 import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
-import { CREDENTIALS_HASH_ANNOTATION, referencedSecrets, renderCredentialsSecret } from "./credentials.ts";
+import {
+  CREDENTIALS_HASH_ANNOTATION,
+  type CredentialsRefusal,
+  credentialsKey,
+  fitCredentials,
+  isCredentialsSource,
+  referencedSecrets,
+  renderCredentialsSecret,
+  type SecretSource,
+} from "./credentials.ts";
+import { OperatorReason } from "./reasons.ts";
 import { canonicalJson, desiredNodeMonitors, MANAGED_BY, MANAGED_BY_LABEL, selectNodes } from "./render.ts";
 import { rollUpStatus } from "./rollup.ts";
 import { checkProfile } from "./validate-profile.ts";
@@ -34,7 +45,10 @@ export interface ControllerOptions {
 }
 
 type Obj = KubeObject & Record<string, unknown>;
-type Secret = Obj & { data?: Record<string, string>; metadata: { annotations?: Record<string, string> } };
+type Secret = Obj & {
+  data?: Record<string, string>;
+  metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
+};
 type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } };
 
 const NODES_KEY = "nodemonitors";
@@ -43,6 +57,9 @@ const CONCURRENT_WRITES = 8;
 /** How long a profile's roll-up waits after a NodeMonitor event, so a burst of them folds into one. */
 const ROLLUP_DELAY_MS = 500;
 const profileKey = (name: string) => `profile/${name}`;
+/** The uid of the Node a NodeMonitor belongs to, from its owner reference. */
+const ownerUid = (meta: { ownerReferences?: { kind: string; uid: string }[] }) =>
+  meta.ownerReferences?.find((r) => r.kind === "Node")?.uid;
 
 /** Counters the controller keeps, for /metrics. */
 export interface ControllerStats {
@@ -66,12 +83,21 @@ export class Controller {
   readonly #nodes: Reflector<Node>;
   readonly #monitors: Reflector<Obj>;
   readonly #secrets: Reflector<Secret>;
+  // The informers' caches overlaid with this controller's own writes, so that a reconcile running before the
+  // watch delivers a write does not make it again (client-go's MutationCache).
+  readonly #profilesView: MutationCache<Obj>;
+  readonly #monitorsView: MutationCache<Obj>;
+  readonly #secretsView: MutationCache<Secret>;
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
   readonly stats: ControllerStats = { reconciles: {}, errors: 0, writes: 0, seconds: {} };
   #running: Promise<void> | undefined;
   /** Each profile's generation the NodeMonitors were last queued for. */
   readonly #renderedGenerations = new Map<string, number | undefined>();
+  /** Profiles refused because their credentials cannot be copied (too large, or the Secret write failed). */
+  #credentialRefusals = new Map<string, CredentialsRefusal>();
+  /** Whether the last write of the managed credentials Secret failed: logged once per transition. */
+  #credentialsFailing = false;
 
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
@@ -96,6 +122,10 @@ export class Controller {
       const r = await this.#core.listNamespacedSecret({ namespace: opts.namespace });
       return { items: r.items as unknown as Secret[], resourceVersion: r.metadata?.resourceVersion ?? "" };
     });
+    const timers = opts.timers;
+    this.#profilesView = new MutationCache(() => this.#profiles.cache, { timers });
+    this.#monitorsView = new MutationCache(() => this.#monitors.cache, { timers });
+    this.#secretsView = new MutationCache(() => this.#secrets.cache, { timers });
   }
 
   /** Starts the informers; resolves once each has listed. */
@@ -106,6 +136,7 @@ export class Controller {
     };
     this.#profiles.start((e) => {
       const { name, generation } = e.object.metadata as { name: string; generation?: number };
+      this.#profilesView.observe(name, e.object);
       // NodeMonitors render the spec only: a status write (the operator's own roll-ups) changes none of them.
       const seen = this.#renderedGenerations;
       if (e.type === "DELETED") {
@@ -119,6 +150,7 @@ export class Controller {
     });
     this.#nodes.start(() => this.queue.add(NODES_KEY));
     this.#monitors.start((e) => {
+      this.#monitorsView.observe(e.object.metadata.name, e.object);
       const nm = e.object as unknown as NodeMonitor;
       if (e.type === "DELETED") this.queue.add(NODES_KEY);
       // A rollout moves thousands of NodeMonitors, each naming up to 16 profiles: a roll-up per event would
@@ -127,6 +159,7 @@ export class Controller {
         this.queue.addAfter(profileKey(p.name), ROLLUP_DELAY_MS);
     });
     this.#secrets.start((e) => {
+      this.#secretsView.observe(`${this.#opts.namespace}/${e.object.metadata.name}`, e.object);
       if (e.object.metadata.name !== this.#credentialsName) all();
     });
     await Promise.all([
@@ -148,6 +181,16 @@ export class Controller {
   async stop(): Promise<void> {
     for (const r of [this.#profiles, this.#nodes, this.#monitors, this.#secrets]) r.stop();
     await this.queue.shutDown();
+  }
+
+  /** Failed lists and watches of each informer, by resource, for /metrics. */
+  get listWatchFailures(): Record<string, number> {
+    return {
+      monitoringprofiles: this.#profiles.failures,
+      nodes: this.#nodes.failures,
+      nodemonitors: this.#monitors.failures,
+      secrets: this.#secrets.failures,
+    };
   }
 
   get #credentialsName(): string {
@@ -178,87 +221,181 @@ export class Controller {
   /** Profiles as validated (defaults applied); a stored object the validator refuses is left out. */
   #validProfiles(): MonitoringProfile[] {
     const out: MonitoringProfile[] = [];
-    for (const raw of this.#profiles.cache.values()) {
+    for (const [, raw] of this.#profilesView.entries()) {
       const r = validateMonitoringProfile(raw);
       if (r.ok) out.push({ ...r.value, metadata: raw.metadata as MonitoringProfile["metadata"] });
     }
     return out.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   }
 
-  #check(p: MonitoringProfile) {
+  /** The checks on the profile alone (CRD-independent): Secrets referenced, labelled, keys present. */
+  #checkAlone(p: MonitoringProfile) {
+    const secret = (name: string) => this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
     return checkProfile(p, {
-      secretExists: (name) => this.#secrets.cache.has(`${this.#opts.namespace}/${name}`),
+      secretExists: (name) => secret(name) !== undefined,
       secretKeys: (name) => {
-        const s = this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
+        const s = secret(name);
         return s ? Object.keys(s.data ?? {}) : undefined;
       },
+      secretLabelled: (name) => isCredentialsSource(secret(name)?.metadata.labels),
+      managedSecret: this.#credentialsName,
     });
   }
 
+  /** The profile's acceptance: its own checks, then whether its credentials could be copied. */
+  #check(p: MonitoringProfile) {
+    const alone = this.#checkAlone(p);
+    const refusal = alone.ok ? this.#credentialRefusals.get(p.metadata.name) : undefined;
+    return refusal ? { ok: false as const, ...refusal, warnings: alone.warnings } : alone;
+  }
+
+  /** The opt-in Secrets the profiles reference, never the managed one. */
+  #credentialSources(profiles: MonitoringProfile[]): Map<string, SecretSource> {
+    const sources = new Map<string, SecretSource>();
+    for (const name of referencedSecrets(profiles)) {
+      const s = this.#secrets.cache.get(`${this.#opts.namespace}/${name}`);
+      if (s && name !== this.#credentialsName && isCredentialsSource(s.metadata.labels))
+        sources.set(name, { data: s.data ?? {} });
+    }
+    return sources;
+  }
+
+  /** Replaces the credential refusals and queues the roll-up of every profile whose refusal changed. */
+  #setCredentialRefusals(next: Map<string, CredentialsRefusal>): void {
+    const before = this.#credentialRefusals;
+    this.#credentialRefusals = next;
+    for (const name of new Set([...before.keys(), ...next.keys()]))
+      if (JSON.stringify(before.get(name)) !== JSON.stringify(next.get(name)))
+        this.queue.add(profileKey(name));
+  }
+
   async #reconcileNodeMonitors(): Promise<void> {
-    const accepted = this.#validProfiles().filter((p) => this.#check(p).ok);
+    const checked = this.#validProfiles().filter((p) => this.#checkAlone(p).ok);
+    const sources = this.#credentialSources(checked);
+    const fit = fitCredentials(checked, sources, this.#credentialsName);
+    const refusals = new Map(fit.refused);
+    // The Secret first: a NodeMonitor naming a new sink's credentials must not reach an agent before they
+    // exist. A failed write holds back only the profiles whose credentials the stored Secret lacks.
+    const credentialsError = await this.#syncCredentials(fit.admitted, sources).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    if (credentialsError !== undefined) {
+      for (const [name, refusal] of this.#heldBack(fit.admitted, sources, credentialsError))
+        refusals.set(name, refusal);
+    }
+    this.#setCredentialRefusals(refusals);
+    const accepted = fit.admitted.filter((p) => !refusals.has(p.metadata.name));
     const nodes = [...this.#nodes.cache.values()].map((n) => ({
       name: n.metadata.name,
       uid: n.metadata.uid ?? "",
       labels: n.metadata.labels ?? {},
     }));
     const desired = desiredNodeMonitors(
-      accepted.map((p) => ({ name: p.metadata.name, generation: p.metadata.generation ?? 1, spec: p.spec })),
+      accepted.map((p) => ({
+        name: p.metadata.name,
+        generation: p.metadata.generation ?? 1,
+        spec: p.spec,
+        ...(p.metadata.creationTimestamp ? { created: String(p.metadata.creationTimestamp) } : {}),
+      })),
       nodes,
     );
-    // The Secret first: a NodeMonitor naming a new sink's credentials must not reach an agent before they exist.
-    await this.#syncCredentials(accepted);
     const wanted = new Set(desired.map((d) => d.metadata.name));
-    const changed = desired.filter(
-      (nm) =>
-        (this.#monitors.cache.get(nm.metadata.name) as unknown as NodeMonitor | undefined)?.spec
-          ?.configHash !== nm.spec.configHash,
-    );
+    // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it before
+    // the garbage collector, which compares owner uids, takes it for an orphan.
+    const changed = desired.filter((nm) => {
+      const stored = this.#monitorsView.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
+      return (
+        stored?.spec?.configHash !== nm.spec.configHash ||
+        ownerUid(stored.metadata) !== ownerUid(nm.metadata as NodeMonitor["metadata"])
+      );
+    });
     // A change to a fleet-wide profile rewrites every node's NodeMonitor: one at a time, the last node of 5000
     // would wait the sum of 5000 round trips.
     await forEachLimit(changed, CONCURRENT_WRITES, async (nm) => {
-      await serverSideApply(this.#opts.kubeConfig, nm as never, {
+      const stored = await serverSideApply(this.#opts.kubeConfig, nm as never, {
         fieldManager: this.#fieldManager,
         force: true,
       });
+      this.#monitorsView.mutated(nm.metadata.name, stored as unknown as Obj);
       this.stats.writes++;
     });
-    const orphans = [...this.#monitors.cache]
+    const orphans = this.#monitorsView
+      .entries()
       .filter(([name, raw]) => {
         const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
-        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY;
+        // A NodeMonitor whose node is gone is the garbage collector's (it owns it through the owner
+        // reference): deleting it here would also delete it when the node is only being re-created.
+        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY && this.#nodes.cache.has(name);
       })
       .map(([name]) => name);
     await forEachLimit(orphans, CONCURRENT_WRITES, async (name) => {
-      await this.#custom
+      const gone = (await this.#custom
         .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
         .catch((err: unknown) => {
           if (!isNotFound(err)) throw err;
-        });
+          return undefined;
+        })) as KubeObject | undefined;
+      this.#monitorsView.deleted(name, gone?.metadata?.resourceVersion);
       this.stats.writes++;
     });
+    // Requeued with backoff: the Secret write is retried, while the NodeMonitors above are already out.
+    if (credentialsError !== undefined) throw credentialsError;
   }
 
-  async #syncCredentials(profiles: MonitoringProfile[]): Promise<void> {
-    const ns = this.#opts.namespace;
-    const sources = new Map<string, { data: Record<string, string> }>();
-    for (const name of referencedSecrets(profiles)) {
-      const s = this.#secrets.cache.get(`${ns}/${name}`);
-      if (s) sources.set(name, { data: s.data ?? {} });
+  /** After a failed Secret write: the admitted profiles whose credentials the stored Secret does not hold. */
+  #heldBack(
+    admitted: MonitoringProfile[],
+    sources: ReadonlyMap<string, SecretSource>,
+    err: unknown,
+  ): Map<string, CredentialsRefusal> {
+    const stored = this.#secretsView.get(`${this.#opts.namespace}/${this.#credentialsName}`)?.data ?? {};
+    const out = new Map<string, CredentialsRefusal>();
+    for (const p of admitted) {
+      const missing = [...referencedSecrets([p])].filter((s) =>
+        Object.keys(sources.get(s)?.data ?? {}).some((k) => stored[credentialsKey(s, k)] === undefined),
+      );
+      if (missing.length === 0) continue;
+      out.set(p.metadata.name, {
+        reason: OperatorReason.CredentialsNotWritten,
+        message: `the managed credentials Secret "${this.#credentialsName}" could not be written (${(err as Error)?.message ?? String(err)}) and lacks the keys of ${missing.map((s) => `"${s}"`).join(", ")}`,
+      });
     }
+    return out;
+  }
+
+  async #syncCredentials(
+    profiles: MonitoringProfile[],
+    sources: ReadonlyMap<string, SecretSource>,
+  ): Promise<void> {
+    const ns = this.#opts.namespace;
     const secret = renderCredentialsSecret(ns, this.#credentialsName, sources, referencedSecrets(profiles));
-    const current = this.#secrets.cache.get(`${ns}/${this.#credentialsName}`);
+    const current = this.#secretsView.get(`${ns}/${this.#credentialsName}`);
     const hash = secret.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION];
     if (current && current.metadata.annotations?.[CREDENTIALS_HASH_ANNOTATION] === hash) return;
-    await serverSideApply(this.#opts.kubeConfig, secret as never, {
-      fieldManager: this.#fieldManager,
-      force: true,
-    });
+    try {
+      const stored = await serverSideApply(this.#opts.kubeConfig, secret as never, {
+        fieldManager: this.#fieldManager,
+        force: true,
+      });
+      this.#secretsView.mutated(`${ns}/${this.#credentialsName}`, stored as unknown as Secret);
+    } catch (err) {
+      if (!this.#credentialsFailing)
+        this.#opts.log.warn(
+          { secret: this.#credentialsName, err: (err as Error)?.message ?? String(err) },
+          "cannot write the managed credentials Secret; profiles whose credentials it lacks are held back",
+        );
+      this.#credentialsFailing = true;
+      throw err;
+    }
+    if (this.#credentialsFailing)
+      this.#opts.log.info({ secret: this.#credentialsName }, "managed credentials Secret written again");
+    this.#credentialsFailing = false;
     this.stats.writes++;
   }
 
   async #reconcileProfile(name: string): Promise<void> {
-    const raw = this.#profiles.cache.get(name);
+    const raw = this.#profilesView.get(name);
     if (!raw) return;
     const r = validateMonitoringProfile(raw);
     if (!r.ok) return;
@@ -279,7 +416,7 @@ export class Controller {
     ].sort();
     const monitors = new Map<string, NodeMonitor>();
     for (const node of selected) {
-      const nm = this.#monitors.cache.get(node);
+      const nm = this.#monitorsView.get(node);
       if (nm) monitors.set(node, nm as unknown as NodeMonitor);
     }
     const previous = (raw as { status?: MonitoringProfileStatus }).status;
@@ -292,11 +429,12 @@ export class Controller {
     });
     // Compared in canonical form: the API server hands objects back with their keys in its own order.
     if (previous && canonicalJson(status) === canonicalJson(previous)) return;
-    await patchStatus(
+    const written = await patchStatus(
       this.#opts.kubeConfig,
       { group: "vesmon.io", version: "v1alpha1", plural: "monitoringprofiles", name },
       status,
     );
+    this.#profilesView.mutated(name, written as unknown as Obj);
     this.stats.writes++;
     this.#notify(profile, previous, status);
   }

@@ -13,12 +13,28 @@
  * can never collide. A `--` or `.` separator could: Secret `a--b` key `c` and Secret `a` key `b--c` both
  * give `a--b--c`.
  *
- * Every key of each referenced Secret is copied (the agent reads only the keys its sinks name). A
- * referenced Secret that does not exist yet is left out; the profile check reports it (`SecretMissing`).
+ * Which Secrets. Only Secrets labelled `vesmon.io/credentials: "true"` are copied, and never the managed
+ * Secret itself: the operator can read every Secret of its namespace (Helm release Secrets, other apps'
+ * tokens), and whoever may create a MonitoringProfile must not be able to ship those to every node and send
+ * them to a URL of their choosing. Labelling a Secret is the namespace owner's consent. A referenced Secret
+ * that is missing or unlabelled is left out; the profile check refuses the profile (`SecretMissing`,
+ * `SecretNotLabelled`, `SecretNotAllowed`).
+ *
+ * How much. kube-apiserver refuses a Secret over 1 MiB of data. `fitCredentials` admits profiles, oldest
+ * first, while the managed Secret stays within that; a profile that would overflow it is refused
+ * (`CredentialsTooLarge`) on its own, so one large Secret never stops the other profiles.
+ *
+ * Every key of each copied Secret is copied (the agent reads only the keys its sinks name).
  */
 
 import type { MonitoringProfile } from "../api/v1alpha1/types.ts";
+import { OperatorReason } from "./reasons.ts";
 import { contentHash, MANAGED_BY, MANAGED_BY_LABEL } from "./render.ts";
+
+/** The opt-in label: only Secrets carrying it with the value "true" are copied to the agents. */
+export const CREDENTIALS_LABEL = "vesmon.io/credentials";
+/** The largest Secret kube-apiserver accepts: the sum of its decoded values (`MaxSecretSize`). */
+export const MAX_SECRET_BYTES = 1024 * 1024;
 
 /** Separator between the Secret name and the key in the managed Secret's keys. */
 export const CREDENTIALS_KEY_SEPARATOR = "__";
@@ -45,6 +61,11 @@ export interface CredentialsSecret {
 /** A source Secret's data (base64 values), as read from the API. */
 export interface SecretSource {
   data?: Record<string, string>;
+}
+
+/** Whether a Secret's labels opt it in to being copied to the agents. */
+export function isCredentialsSource(labels: Readonly<Record<string, string>> | undefined): boolean {
+  return labels?.[CREDENTIALS_LABEL] === "true";
 }
 
 /** The key (and file name) under which the managed Secret holds `key` of Secret `secretName`. */
@@ -100,4 +121,55 @@ export function renderCredentialsSecret(
     type: "Opaque",
     data,
   };
+}
+
+/** Decoded bytes of a Secret's data, as kube-apiserver counts them against its limit. */
+export function secretDataBytes(data: Readonly<Record<string, string>>): number {
+  let total = 0;
+  for (const v of Object.values(data)) total += Buffer.from(v, "base64").length;
+  return total;
+}
+
+/** A profile refused because its credentials do not fit. */
+export interface CredentialsRefusal {
+  reason: string;
+  message: string;
+}
+
+/**
+ * Admits profiles, oldest first (then by name), while the Secrets they reference fit in one Secret of at
+ * most `limitBytes`; the others are refused with `CredentialsTooLarge`. Sources absent from `sources` count
+ * as empty (the profile check refuses such profiles anyway).
+ */
+export function fitCredentials(
+  profiles: readonly MonitoringProfile[],
+  sources: ReadonlyMap<string, SecretSource>,
+  managedName: string,
+  limitBytes = MAX_SECRET_BYTES,
+): { admitted: MonitoringProfile[]; refused: Map<string, CredentialsRefusal> } {
+  const order = [...profiles].sort(
+    (a, b) =>
+      String(a.metadata.creationTimestamp ?? "").localeCompare(String(b.metadata.creationTimestamp ?? "")) ||
+      a.metadata.name.localeCompare(b.metadata.name),
+  );
+  const included = new Set<string>();
+  let total = 0;
+  const admitted: MonitoringProfile[] = [];
+  const refused = new Map<string, CredentialsRefusal>();
+  for (const p of order) {
+    const added = [...referencedSecrets([p])].filter((s) => !included.has(s));
+    let extra = 0;
+    for (const name of added) extra += secretDataBytes(sources.get(name)?.data ?? {});
+    if (total + extra > limitBytes) {
+      refused.set(p.metadata.name, {
+        reason: OperatorReason.CredentialsTooLarge,
+        message: `the Secrets ${added.map((s) => `"${s}"`).join(", ")} would make the managed credentials Secret "${managedName}" ${total + extra} bytes, over kube-apiserver's limit of ${limitBytes} bytes`,
+      });
+      continue;
+    }
+    total += extra;
+    for (const s of added) included.add(s);
+    admitted.push(p);
+  }
+  return { admitted, refused };
 }

@@ -47,7 +47,7 @@ async function main(): Promise<number | undefined> {
   const events = new EventRecorder({
     kubeConfig,
     component: "vesmon-operator",
-    namespace,
+    host: identity,
     timers: realTimers,
     log,
   });

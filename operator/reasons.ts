@@ -9,4 +9,12 @@ export const OperatorReason = {
   UnknownMetric: "UnknownMetric",
   /** A Secret name and key are too long to be flattened into one key of the managed credentials Secret. */
   CredentialsKeyTooLong: "CredentialsKeyTooLong",
+  /** A referenced Secret lacks the `vesmon.io/credentials: "true"` label, so it is not copied to the agents. */
+  SecretNotLabelled: "SecretNotLabelled",
+  /** A profile references the managed credentials Secret itself. */
+  SecretNotAllowed: "SecretNotAllowed",
+  /** The profile's Secrets would push the managed credentials Secret over 1 MiB. */
+  CredentialsTooLarge: "CredentialsTooLarge",
+  /** The managed credentials Secret could not be written, and this profile's credentials are not in it yet. */
+  CredentialsNotWritten: "CredentialsNotWritten",
 } as const;

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { API_VERSION } from "../api/v1alpha1/monitoring-profile.ts";
+import { MAX_PROFILES_PER_NODE } from "../api/v1alpha1/node-monitor.ts";
 import type {
   MonitoringProfileSpec,
   NodeMonitor,
@@ -20,6 +21,8 @@ export interface ProfileInput {
   name: string;
   generation: number;
   spec: MonitoringProfileSpec;
+  /** metadata.creationTimestamp: when more profiles select a node than fit, the oldest are kept. */
+  created?: string;
 }
 
 /** What rendering needs of a Node. */
@@ -71,7 +74,17 @@ const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
  * (longer than 63 characters); the object's name is the node name anyway.
  */
 export function renderNodeMonitor(node: NodeInput, profiles: readonly ProfileInput[]): NodeMonitor {
-  const list: NodeProfile[] = [...profiles]
+  // At most MAX_PROFILES_PER_NODE fit (the CRD's bound): the oldest are kept, and the rest are named in
+  // omittedProfiles, so the apply succeeds and the agent and the profiles' status report the omission.
+  const byAge = [...profiles].sort(
+    (a, b) => (a.created ?? "").localeCompare(b.created ?? "") || byName(a, b),
+  );
+  const kept = byAge.slice(0, MAX_PROFILES_PER_NODE);
+  const omitted = byAge
+    .slice(MAX_PROFILES_PER_NODE)
+    .map((p) => p.name)
+    .sort();
+  const list: NodeProfile[] = kept
     .sort(byName)
     .map((p) => ({ name: p.name, generation: p.generation, spec: resolve(p.spec) }));
   const labels: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY };
@@ -93,7 +106,13 @@ export function renderNodeMonitor(node: NodeInput, profiles: readonly ProfileInp
         },
       ],
     },
-    spec: { nodeName: node.name, configHash: contentHash(list), profiles: list },
+    spec: {
+      nodeName: node.name,
+      // Unchanged for a node without omissions, so existing hashes stay valid.
+      configHash: contentHash(omitted.length > 0 ? { profiles: list, omittedProfiles: omitted } : list),
+      profiles: list,
+      ...(omitted.length > 0 ? { omittedProfiles: omitted } : {}),
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import { ProfileCondition, Reason } from "../api/v1alpha1/conditions.ts";
+import { MAX_PROFILES_PER_NODE } from "../api/v1alpha1/node-monitor.ts";
 import type {
   MonitoringProfile,
   MonitoringProfileStatus,
@@ -114,6 +115,15 @@ export function rollUpStatus(profile: MonitoringProfile, ctx: RollUpContext): Mo
   const failures: NodeFailure[] = [];
   for (const node of nodes) {
     const nm = ctx.nodeMonitors.get(node);
+    if (nm?.spec.omittedProfiles?.includes(name)) {
+      // Left out of a full NodeMonitor: failing on that node until other profiles make room, not pending.
+      failures.push({
+        node,
+        reason: Reason.TooManyProfiles,
+        message: `more than ${MAX_PROFILES_PER_NODE} profiles select the node; the oldest ${MAX_PROFILES_PER_NODE} run and this one is left out`,
+      });
+      continue;
+    }
     const runs = runsCurrent(nm, name, generation);
     if (runs) applied++;
     else if (!refusesCurrent(nm, name, generation)) pending++;

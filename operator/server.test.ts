@@ -33,5 +33,6 @@ describe("operator HTTP server", () => {
     expect(metrics).toMatch(/^vesmon_operator_reconcile_seconds_total\{kind="profile"\} 0\.25$/m);
     expect(metrics).toMatch(/^vesmon_operator_leader 1$/m);
     expect(metrics).toMatch(/^vesmon_operator_queue_depth 0$/m);
+    expect(metrics).toMatch(/^vesmon_operator_list_watch_failures_total\{resource="nodes"\} 0$/m);
   });
 });

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance } from "fastify";
-import { Gauge, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
 import type { Controller } from "./controller.ts";
 
 /** What the operator's server reports on. */
@@ -51,6 +51,16 @@ export function operatorMetrics(state: OperatorState): Registry {
     registers: [r],
     collect() {
       this.set(controller.stats.writes);
+    },
+  });
+  new Counter({
+    name: "vesmon_operator_list_watch_failures_total",
+    help: "Failed lists and watches of the operator's informers (each followed by a backoff), by resource.",
+    labelNames: ["resource"],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [resource, n] of Object.entries(controller.listWatchFailures)) this.inc({ resource }, n);
     },
   });
   new Gauge({

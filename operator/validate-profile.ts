@@ -1,7 +1,7 @@
 import { Reason } from "../api/v1alpha1/conditions.ts";
 import { METRICS_BY_NAME } from "../api/v1alpha1/metrics.ts";
 import type { MonitoringProfile, VesSink } from "../api/v1alpha1/types.ts";
-import { credentialsKey, MAX_SECRET_KEY_LENGTH } from "./credentials.ts";
+import { CREDENTIALS_LABEL, credentialsKey, MAX_SECRET_KEY_LENGTH } from "./credentials.ts";
 import { OperatorReason } from "./reasons.ts";
 
 /** What the check may know about Secrets in the operator's namespace. */
@@ -10,6 +10,10 @@ export interface ProfileCheckContext {
   secretExists: (name: string) => boolean;
   /** The Secret's keys, or undefined when not known (keys are then not checked). */
   secretKeys?: (name: string) => string[] | undefined;
+  /** Whether the Secret carries the opt-in label; unchecked when absent. */
+  secretLabelled?: (name: string) => boolean;
+  /** The managed credentials Secret, which no profile may name as a source. */
+  managedSecret?: string;
 }
 
 /**
@@ -57,10 +61,24 @@ function checkSecretKeys(
   ctx: ProfileCheckContext,
   problems: Problem[],
 ): void {
+  if (secret === ctx.managedSecret) {
+    problems.push({
+      reason: OperatorReason.SecretNotAllowed,
+      message: `${field}.name: Secret "${secret}" is the managed credentials Secret the operator writes; it cannot be a source`,
+    });
+    return;
+  }
   if (!ctx.secretExists(secret)) {
     problems.push({
       reason: Reason.SecretMissing,
       message: `${field}.name: Secret "${secret}" not found in the operator's namespace`,
+    });
+    return;
+  }
+  if (ctx.secretLabelled && !ctx.secretLabelled(secret)) {
+    problems.push({
+      reason: OperatorReason.SecretNotLabelled,
+      message: `${field}.name: Secret "${secret}" does not carry the label ${CREDENTIALS_LABEL}: "true"; only Secrets with it are copied to the agents`,
     });
     return;
   }
@@ -138,7 +156,8 @@ function checkVesSink(
 
 /**
  * The operator's checks on a profile beyond what the CRD enforces (the `Accepted` condition): every
- * referenced Secret exists and, when its keys are known, holds the referenced keys (`SecretMissing`,
+ * referenced Secret exists, is not the managed one (`SecretNotAllowed`), carries the opt-in label
+ * (`SecretNotLabelled`) and, when its keys are known, holds the referenced keys (`SecretMissing`,
  * `SecretKeyMissing`); every threshold names a metric of the catalogue (`UnknownMetric`, suggesting close
  * names). Usable but risky sink settings (basic auth over http://, TLS verification off) are warnings.
  * The profile is expected to have passed the CRD validator (defaults applied).

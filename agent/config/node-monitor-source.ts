@@ -9,7 +9,14 @@ import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
 
 /** The NodeMonitor's desired configuration, or why it cannot be run. */
 export type NodeMonitorConfig =
-  | { ok: true; generation: number; configHash: string; profiles: PipelineProfile[] }
+  | {
+      ok: true;
+      generation: number;
+      configHash: string;
+      profiles: PipelineProfile[];
+      /** Profiles that select the node but did not fit in its NodeMonitor (reported in Degraded). */
+      omittedProfiles?: string[];
+    }
   | { ok: false; generation: number; configHash?: string; message: string };
 
 /** Settings of the cluster configuration source. */
@@ -103,5 +110,6 @@ export function toConfig(raw: unknown, generation: number): NodeMonitorConfig {
     generation,
     configHash: nm.spec.configHash,
     profiles: (nm.spec.profiles ?? []).map((p) => ({ name: p.name, generation: p.generation, spec: p.spec })),
+    ...(nm.spec.omittedProfiles?.length ? { omittedProfiles: nm.spec.omittedProfiles } : {}),
   };
 }

@@ -98,6 +98,23 @@ describe("renderStatus", () => {
     expect(statusFingerprint(again)).toBe(statusFingerprint(first));
   });
 
+  it("reports profiles left out of a full NodeMonitor in Degraded", () => {
+    const status = renderStatus({
+      generation: 2,
+      configHash: "sha256:0123456789abcdef",
+      agentVersion: "1.0.0",
+      agent: healthy,
+      omittedProfiles: ["p17", "p18"],
+      now: t0,
+    });
+    valid(status);
+    expect(status.conditions?.find((c) => c.type === "Degraded")).toMatchObject({
+      status: "True",
+      reason: "TooManyProfiles",
+      message: expect.stringContaining("left out: p17; p18"),
+    });
+  });
+
   it("reports a refused configuration with the validator's message", () => {
     const s = renderStatus({
       generation: 5,

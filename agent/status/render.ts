@@ -13,6 +13,8 @@ export interface StatusInput {
   agent: AgentStatus;
   /** Why the latest NodeMonitor spec could not even be read (validation), if so. */
   refused?: string;
+  /** Profiles that select the node but were left out of its NodeMonitor (too many). */
+  omittedProfiles?: readonly string[];
   previous?: NodeMonitorStatus;
   now: Date;
 }
@@ -57,7 +59,15 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
             list(failingSinks.map((s) => `sink ${s.profile}/${s.name}: ${s.lastError ?? s.state}`)),
           ),
         }
-      : { status: "False" as const, reason: Reason.AsExpected, message: "all jobs and sinks work" };
+      : input.omittedProfiles?.length
+        ? {
+            status: "True" as const,
+            reason: Reason.TooManyProfiles,
+            message: clip(
+              `more profiles select this node than its NodeMonitor holds; left out: ${list([...input.omittedProfiles])}`,
+            ),
+          }
+        : { status: "False" as const, reason: Reason.AsExpected, message: "all jobs and sinks work" };
   let conditions: Condition[] = (input.previous?.conditions ?? []) as Condition[];
   conditions = setCondition(
     conditions,

@@ -1,6 +1,7 @@
-import { CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { NodeMonitorStatus } from "../../api/v1alpha1/types.ts";
+import { patchStatus } from "../../kube/apply.ts";
 import type { Timers } from "../../kube/timers.ts";
 import { statusFingerprint } from "./render.ts";
 
@@ -17,13 +18,13 @@ export interface StatusWriterOptions {
 }
 
 /**
- * Writes NodeMonitor.status through the status subresource (merge patch), rate-limited: requests between two
+ * Writes NodeMonitor.status through the status subresource, replacing it whole (so a key the agent no longer
+ * reports is removed; field manager `vesmon-agent`), rate-limited: requests between two
  * writes are coalesced into the latest, and a status that differs only in times and counters is written at
  * most every `refreshMs`. A failed write is retried at the next turn.
  */
 export class StatusWriter {
   readonly #opts: StatusWriterOptions;
-  readonly #api: CustomObjectsApi;
   #pending: (() => NodeMonitorStatus) | undefined;
   #timer: unknown;
   #lastWrite = Number.NEGATIVE_INFINITY;
@@ -34,7 +35,6 @@ export class StatusWriter {
 
   constructor(opts: StatusWriterOptions) {
     this.#opts = opts;
-    this.#api = opts.kubeConfig.makeApiClient(CustomObjectsApi);
   }
 
   /** Asks for a write of the status `render` returns when the turn comes. */
@@ -72,15 +72,11 @@ export class StatusWriter {
     if (fingerprint === this.#lastFingerprint && now - this.#lastWrite < (this.#opts.refreshMs ?? 60_000))
       return;
     try {
-      await this.#api.patchClusterCustomObjectStatus(
-        {
-          group: "vesmon.io",
-          version: "v1alpha1",
-          plural: "nodemonitors",
-          name: this.#opts.nodeName,
-          body: { status },
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+      await patchStatus(
+        this.#opts.kubeConfig,
+        { group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name: this.#opts.nodeName },
+        status,
+        { fieldManager: "vesmon-agent" },
       );
       this.writes++;
       this.#lastWrite = now;

@@ -32,4 +32,6 @@ export const Reason = {
   ConfigRefused: "ConfigRefused",
   JobsFailing: "JobsFailing",
   SinksFailing: "SinksFailing",
+  /** More profiles select the node than one NodeMonitor holds; the newest are left out. */
+  TooManyProfiles: "TooManyProfiles",
 } as const;

@@ -8,10 +8,14 @@ import {
   ListMap,
   ObjectMeta,
   StringEnum,
+  StringSet,
   Struct,
   Timestamp,
 } from "./common.ts";
 import { API_VERSION, ResolvedProfileSpec } from "./monitoring-profile.ts";
+
+/** Most profiles one NodeMonitor holds. */
+export const MAX_PROFILES_PER_NODE = 16;
 
 /** States of a collector job, as the agent reports them. */
 export const JOB_STATES = ["Pending", "Running", "Failed", "Stopped"] as const;
@@ -40,7 +44,13 @@ export const NodeMonitorSpec = Struct(
     profiles: Type.Optional(
       ListMap(NodeProfile, ["name"], {
         description: "Profiles selecting this node, keyed by name.",
-        maxItems: 16,
+        maxItems: MAX_PROFILES_PER_NODE,
+      }),
+    ),
+    omittedProfiles: Type.Optional(
+      StringSet({
+        description: `Profiles that select this node but are left out: at most ${MAX_PROFILES_PER_NODE} fit, the oldest first. The agent reports them in Degraded.`,
+        maxItems: 1024,
       }),
     ),
   },

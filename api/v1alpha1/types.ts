@@ -542,6 +542,12 @@ export interface NodeMonitorSpec {
    * @maxItems 16
    */
   profiles?: NodeProfile[];
+  /**
+   * Profiles that select this node but are left out: at most 16 fit, the oldest first. The agent reports them in Degraded.
+   *
+   * @maxItems 1024
+   */
+  omittedProfiles?: string[];
 }
 /**
  * A profile that selects this node.

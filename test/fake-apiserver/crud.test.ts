@@ -5,6 +5,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Lease,
+  V1MicroTime,
 } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { MP, NM, node, nodeMonitor, profile } from "./fixtures.ts";
@@ -287,14 +288,14 @@ describe("namespaced kinds and leases", () => {
       apiVersion: "coordination.k8s.io/v1",
       kind: "Lease",
       metadata: { name: "vesmon-operator", namespace: "vesmon" },
-      spec: { holderIdentity: "pod-a", leaseDurationSeconds: 15, renewTime: new Date() },
+      spec: { holderIdentity: "pod-a", leaseDurationSeconds: 15, renewTime: new V1MicroTime() },
     };
     const created = await leases.createNamespacedLease({ namespace: "vesmon", body: lease });
     expect(created.spec?.holderIdentity).toBe("pod-a");
     const read = await leases.readNamespacedLease({ name: "vesmon-operator", namespace: "vesmon" });
     // Two candidates race from the same read: the first wins, the second gets 409.
     const a = structuredClone(read);
-    a.spec = { ...a.spec, holderIdentity: "pod-a", renewTime: new Date() };
+    a.spec = { ...a.spec, holderIdentity: "pod-a", renewTime: new V1MicroTime() };
     const b = structuredClone(read);
     b.spec = { ...b.spec, holderIdentity: "pod-b" };
     await leases.replaceNamespacedLease({ name: "vesmon-operator", namespace: "vesmon", body: a });

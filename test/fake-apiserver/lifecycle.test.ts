@@ -7,7 +7,7 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { MP, NM, node, nodeMonitor, profile } from "./fixtures.ts";
+import { MP, NM, node, nodeMonitor, profile, until } from "./fixtures.ts";
 import { FakeApiServer } from "./index.ts";
 import type { K8sObject } from "./types.ts";
 
@@ -205,10 +205,33 @@ describe("owner-reference garbage collection", () => {
     const res = await fetch(`${server.url}/api/v1/nodes/n1`, { method: "DELETE" });
     expect(res.status).toBe(200);
     expect(((await res.json()) as { kind: string; status: string }).status).toBe("Success");
-    expect(server.get("vesmon.io/v1alpha1", "NodeMonitor", "n1")).toBeUndefined();
+    // Asynchronous, as the real garbage collector: the dependent is still there right after the delete.
+    expect(server.get("vesmon.io/v1alpha1", "NodeMonitor", "n1")).toBeDefined();
+    await until(() => server.get("vesmon.io/v1alpha1", "NodeMonitor", "n1") === undefined);
     expect(server.get("vesmon.io/v1alpha1", "NodeMonitor", "both")).toBeDefined();
     server.delete("v1", "Node", "n2");
-    expect(server.list("vesmon.io/v1alpha1", "NodeMonitor")).toEqual([]);
+    await until(() => server.list("vesmon.io/v1alpha1", "NodeMonitor").length === 0);
+  });
+
+  it("compares owners by uid: an owner re-created under the same name does not keep the old dependent", () => {
+    const old = server.create(node("n1"));
+    const ref = { apiVersion: "v1", kind: "Node", name: "n1", uid: old.metadata.uid! };
+    server.create({ ...nodeMonitor("n1"), metadata: { name: "n1", ownerReferences: [ref] } });
+    server.delete("v1", "Node", "n1");
+    const fresh = server.create(node("n1"));
+    expect(server.collectGarbage()).toBe(1);
+    expect(server.get("vesmon.io/v1alpha1", "NodeMonitor", "n1")).toBeUndefined();
+    server.create({
+      ...nodeMonitor("n1"),
+      metadata: { name: "n1", ownerReferences: [{ ...ref, uid: fresh.metadata.uid! }] },
+    });
+    expect(server.collectGarbage()).toBe(0);
+    // An owner that never existed does not keep a dependent either.
+    server.create({
+      ...nodeMonitor("x"),
+      metadata: { name: "x", ownerReferences: [{ ...ref, uid: "nope" }] },
+    });
+    expect(server.collectGarbage()).toBe(1);
   });
 
   it("orphans dependents with propagationPolicy=Orphan", async () => {

@@ -1,6 +1,12 @@
 import { crdObjects } from "../../api/v1alpha1/crds.ts";
 import { validateMonitoringProfile, validateNodeMonitor } from "../../api/v1alpha1/validators.ts";
 import type { Validated } from "../../api/validate.ts";
+import {
+  validateCoreEvent,
+  validateEventsV1Event,
+  validateLease,
+  validateSecret,
+} from "./builtin-validation.ts";
 import { isObject, type JsonObject } from "./types.ts";
 
 /** One kind the fake serves. */
@@ -49,10 +55,25 @@ const BUILTINS: Builtin[] = [
     shortNames: ["ns"],
   },
   { group: "", version: "v1", kind: "Node", plural: "nodes", namespaced: false, shortNames: ["no"] },
-  { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true },
+  { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true, validate: validateSecret },
   { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, shortNames: ["cm"] },
-  { group: "", version: "v1", kind: "Event", plural: "events", namespaced: true, shortNames: ["ev"] },
-  { group: "coordination.k8s.io", version: "v1", kind: "Lease", plural: "leases", namespaced: true },
+  {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+    namespaced: true,
+    shortNames: ["ev"],
+    validate: validateCoreEvent,
+  },
+  {
+    group: "coordination.k8s.io",
+    version: "v1",
+    kind: "Lease",
+    plural: "leases",
+    namespaced: true,
+    validate: validateLease,
+  },
   {
     group: "events.k8s.io",
     version: "v1",
@@ -60,6 +81,7 @@ const BUILTINS: Builtin[] = [
     plural: "events",
     namespaced: true,
     shortNames: ["ev"],
+    validate: validateEventsV1Event,
   },
   // What the Helm chart renders, so its manifests can be applied with kubectl (stored, not run).
   { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"] },

@@ -36,7 +36,8 @@ export interface RouterContext {
   latencyMs: () => number;
 }
 
-const REASONS: Record<number, string> = {
+/** The Status reason of each HTTP code the fake answers with. */
+export const REASONS: Record<number, string> = {
   400: "BadRequest",
   401: "Unauthorized",
   403: "Forbidden",
@@ -233,7 +234,7 @@ function route(
       )(parseLabelSelector(q.get("labelSelector")), parseFieldSelector(q.get("fieldSelector"), rt.kind));
       if (q.get("watch") === "true" || q.get("watch") === "1") {
         const timeout = q.get("timeoutSeconds");
-        ctx.watches.serve(res, {
+        ctx.watches.serve(res, url.pathname, {
           rt,
           namespace,
           matches,

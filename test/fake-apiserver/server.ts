@@ -2,7 +2,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { defaultResourceTypes, Registry, type ResourceType } from "./registry.ts";
-import { handle, type InjectedFailure, type RecordedRequest } from "./router.ts";
+import { handle, type InjectedFailure, REASONS, type RecordedRequest } from "./router.ts";
 import { Store } from "./store.ts";
 import { failure, type K8sObject } from "./types.ts";
 import { WatchHub } from "./watch.ts";
@@ -15,6 +15,8 @@ export interface FakeApiServerOptions {
   bookmarkIntervalMs?: number;
   /** Delay before every response. Defaults to 0. */
   latencyMs?: number;
+  /** How long after a change the garbage collector runs a pass, as kube-controller-manager's does some time later. Defaults to 50 ms. */
+  gcDelayMs?: number;
 }
 
 /** The field manager of writes made through the direct (non-HTTP) API. */
@@ -37,7 +39,7 @@ export class FakeApiServer {
   #url = "";
 
   constructor(opts: FakeApiServerOptions = {}) {
-    this.#store = new Store(opts.historySize ?? 1000);
+    this.#store = new Store(opts.historySize ?? 1000, opts.gcDelayMs ?? 50);
     this.#watches = new WatchHub(this.#store, opts.bookmarkIntervalMs ?? 1000);
     this.#latencyMs = opts.latencyMs ?? 0;
     const ctx = {
@@ -72,6 +74,7 @@ export class FakeApiServer {
 
   /** Ends every watch and connection and stops listening. */
   close(): Promise<void> {
+    this.#store.stopGc();
     this.#watches.cutAll();
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
@@ -129,7 +132,21 @@ export class FakeApiServer {
     return this.#store.update(rt, obj, { manager: DIRECT_MANAGER, ...subresource }, obj.metadata.namespace);
   }
 
-  /** Deletes as a DELETE would: finalizers defer it (deletionTimestamp), dependents are collected. */
+  /**
+   * Runs a garbage-collection pass now: deletes every object whose owner references all point to objects
+   * that no longer exist (compared by uid). Returns how many it deleted. Passes also run by themselves
+   * `gcDelayMs` after changes.
+   */
+  collectGarbage(): number {
+    return this.#store.collectGarbage();
+  }
+
+  /** Garbage-collection passes run so far. */
+  get gcPasses(): number {
+    return this.#store.gcPasses;
+  }
+
+  /** Deletes as a DELETE would: finalizers defer it (deletionTimestamp); the garbage collector takes dependents later. */
   delete(apiVersion: string, kind: string, name: string, namespace?: string): void {
     this.#store.delete(this.#type(apiVersion, kind), name, namespace);
   }
@@ -137,6 +154,34 @@ export class FakeApiServer {
   /** Ends every open watch stream; clients must watch again. */
   cutWatches(): void {
     this.#watches.cutAll();
+  }
+
+  /**
+   * Delays every live watch event by `ms` (0: none), as a lagging watch cache does: a client then reads
+   * its own write in the response long before its watch shows it.
+   */
+  setWatchDelay(ms: number): void {
+    this.#watches.delayMs = ms;
+  }
+
+  /**
+   * Ends every open watch whose path matches with an in-stream ERROR carrying a Status of `code` (default 500,
+   * "etcdserver: request timed out"), as the API server does when its storage fails under a watch.
+   */
+  errorWatches(code = 500, message = "etcdserver: request timed out", pattern = /./): void {
+    this.#watches.errorAll(failure(code, REASONS[code] ?? "InternalError", message).status, pattern);
+  }
+
+  /**
+   * Answers the next `times` watches on a path matching `pattern` with an in-stream ERROR (`code`, default 500)
+   * right after the headers: a storm of failing watches.
+   */
+  failWatches(pattern: RegExp, times: number, code = 500, message = "etcdserver: request timed out"): void {
+    this.#watches.injectErrors(
+      pattern,
+      failure(code, REASONS[code] ?? "InternalError", message).status,
+      times,
+    );
   }
 
   /** Open watch streams, for tests that wait for a client to (re)connect. */

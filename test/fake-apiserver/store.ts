@@ -82,9 +82,21 @@ export class Store {
   #rv = 1000;
   /** Events after this RV are all retained; a watch from an older RV is told 410. */
   #historyStart = 1000;
+  readonly #gcDelayMs: number;
+  #gcTimer: NodeJS.Timeout | undefined;
+  /** Garbage-collection passes run, for tests. */
+  gcPasses = 0;
 
-  constructor(historySize: number) {
+  /** `gcDelayMs`: how long after a change the garbage collector looks at owner references. */
+  constructor(historySize: number, gcDelayMs = 50) {
     this.#historySize = historySize;
+    this.#gcDelayMs = gcDelayMs;
+  }
+
+  /** Stops the pending garbage-collection pass (the server is closing). */
+  stopGc(): void {
+    clearTimeout(this.#gcTimer);
+    this.#gcTimer = undefined;
   }
 
   /** The current (latest) resourceVersion. */
@@ -209,6 +221,8 @@ export class Store {
   }
 
   #emit(e: StoreEvent): void {
+    // Like kube-controller-manager's garbage collector, which reacts to every change it sees, but later.
+    if (e.type === "DELETED" || e.object.metadata.ownerReferences) this.#scheduleGc();
     this.#history.push(e);
     while (this.#history.length > this.#historySize) this.#historyStart = this.#history.shift()!.rv;
     for (const fn of this.#listeners) fn(e);
@@ -524,29 +538,62 @@ export class Store {
   }
 
   /**
-   * Owner-reference GC, synchronous: dependents whose owners are all gone are deleted (background
-   * propagation); with Orphan, the reference to the deleted owner is removed instead.
+   * Orphan propagation, at delete time: the reference to the deleted owner is removed from its dependents.
+   * (The API server does this through the `orphan` finalizer and the garbage collector; the result is the same.)
    */
   #collect(uid: string, policy: DeleteOptions["propagationPolicy"]): void {
-    const dependents = [...this.#objects.entries()].filter(([, o]) =>
-      (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid),
-    );
-    for (const [key, dep] of dependents) {
+    if (policy !== "Orphan") return;
+    for (const [key, live] of [...this.#objects.entries()]) {
+      if (!(live.metadata.ownerReferences ?? []).some((r) => r.uid === uid)) continue;
       const rt = this.#types.get(key);
-      const live = this.#objects.get(key);
-      // An earlier cascade in this loop may have taken it already.
-      if (!rt || !live || live.metadata.uid !== dep.metadata.uid) continue;
-      if (policy === "Orphan") {
-        const next = clone(live);
-        next.metadata.ownerReferences = (live.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
-        if (next.metadata.ownerReferences.length === 0) delete next.metadata.ownerReferences;
-        recordUpdate(live, next, rt, "generic-garbage-collector", "main", nowTime());
-        this.#commit(rt, live, next);
-        continue;
+      if (!rt) continue;
+      const next = clone(live);
+      next.metadata.ownerReferences = (live.metadata.ownerReferences ?? []).filter((r) => r.uid !== uid);
+      if (next.metadata.ownerReferences.length === 0) delete next.metadata.ownerReferences;
+      recordUpdate(live, next, rt, "generic-garbage-collector", "main", nowTime());
+      this.#commit(rt, live, next);
+    }
+  }
+
+  #scheduleGc(): void {
+    if (this.#gcTimer) return;
+    this.#gcTimer = setTimeout(() => {
+      this.#gcTimer = undefined;
+      this.collectGarbage();
+    }, this.#gcDelayMs);
+    this.#gcTimer.unref();
+  }
+
+  /** Whether an owner reference points at an object that exists now: same uid, kind and name. */
+  #ownerExists(ref: { uid: string; kind: string; name: string }): boolean {
+    const key = this.#uids.get(ref.uid);
+    const owner = key === undefined ? undefined : this.#objects.get(key);
+    return owner !== undefined && owner.kind === ref.kind && owner.metadata.name === ref.name;
+  }
+
+  /**
+   * One pass of the garbage collector, as kube-controller-manager runs it some time after a change: every
+   * object whose owner references all point to objects that no longer exist (by uid: an owner deleted and
+   * re-created under the same name is a different owner) is deleted, with background propagation, until
+   * nothing more goes. Returns how many objects it deleted.
+   */
+  collectGarbage(): number {
+    this.gcPasses++;
+    let deleted = 0;
+    for (;;) {
+      const doomed = [...this.#objects.entries()].filter(
+        ([, o]) =>
+          (o.metadata.ownerReferences ?? []).length > 0 &&
+          !o.metadata.deletionTimestamp &&
+          !(o.metadata.ownerReferences ?? []).some((r) => this.#ownerExists(r)),
+      );
+      if (doomed.length === 0) return deleted;
+      for (const [key, o] of doomed) {
+        const rt = this.#types.get(key);
+        if (!rt || this.#objects.get(key)?.metadata.uid !== o.metadata.uid) continue;
+        this.delete(rt, o.metadata.name, o.metadata.namespace, { propagationPolicy: "Background" });
+        deleted++;
       }
-      const alive = (live.metadata.ownerReferences ?? []).some((r) => this.#uids.has(r.uid));
-      if (!alive)
-        this.delete(rt, live.metadata.name, live.metadata.namespace, { propagationPolicy: "Background" });
     }
   }
 }

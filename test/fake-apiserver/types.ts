@@ -62,7 +62,14 @@ export interface Status {
   message: string;
   reason: string;
   code: number;
-  details?: { name?: string; group?: string; kind?: string; uid?: string; causes?: StatusCause[] };
+  details?: {
+    name?: string;
+    group?: string;
+    kind?: string;
+    uid?: string;
+    causes?: StatusCause[];
+    retryAfterSeconds?: number;
+  };
 }
 
 /** A refusal, carrying the Status body the HTTP layer sends; the direct (non-HTTP) API throws it as is. */

@@ -210,3 +210,53 @@ describe("raw stream", () => {
     await reader.cancel();
   });
 });
+
+describe("watch failures, as kube-apiserver reports them", () => {
+  it("answers a resourceVersion it has not reached with an in-stream 504 ResourceVersionTooLarge", async () => {
+    const ahead = String(Number(server.resourceVersion) + 10);
+    const statuses: unknown[] = [];
+    const w = new Watch(server.kubeConfig());
+    aborts.push(
+      await w.watch(
+        NM_PATH,
+        { resourceVersion: ahead },
+        (type, obj) => {
+          if (type === "ERROR") statuses.push(obj);
+        },
+        () => {},
+      ),
+    );
+    await until(() => statuses.length === 1);
+    expect(statuses[0]).toMatchObject({
+      code: 504,
+      reason: "Timeout",
+      message: `Too large resource version: ${ahead}, current: ${server.resourceVersion}`,
+      details: { causes: [{ reason: "ResourceVersionTooLarge" }], retryAfterSeconds: 1 },
+    });
+  });
+
+  it("ends open watches with an ERROR on demand, and fails the next watches of a path", async () => {
+    const open = await watch(NM_PATH, { resourceVersion: server.resourceVersion });
+    const other = await watch(MP_PATH, { resourceVersion: server.resourceVersion });
+    await until(() => server.openWatches === 2);
+    server.errorWatches(500, "etcdserver: request timed out", /nodemonitors/);
+    await until(() => open.done.length === 1);
+    expect(open.events).toEqual([{ type: "ERROR", code: 500 }]);
+    expect(server.openWatches).toBe(1);
+    expect(other.events).toEqual([]);
+    server.failWatches(/nodemonitors/, 2);
+    const failed = [
+      await watch(NM_PATH, { resourceVersion: server.resourceVersion }),
+      await watch(NM_PATH, { resourceVersion: server.resourceVersion }),
+    ];
+    const third = await watch(NM_PATH, { resourceVersion: server.resourceVersion });
+    await until(() => failed.every((f) => f.done.length === 1));
+    expect(failed.map((f) => f.events)).toEqual([
+      [{ type: "ERROR", code: 500 }],
+      [{ type: "ERROR", code: 500 }],
+    ]);
+    server.create(nodeMonitor("after"));
+    await until(() => third.events.length === 1);
+    expect(types(third)).toEqual(["ADDED:after"]);
+  });
+});

@@ -2,7 +2,14 @@ import type { ServerResponse } from "node:http";
 import { apiVersionOf, type ResourceType } from "./registry.ts";
 import type { Matcher } from "./selectors.ts";
 import type { Store, StoreEvent } from "./store.ts";
-import { failure, type K8sObject } from "./types.ts";
+import { failure, type K8sObject, type Status } from "./types.ts";
+
+/** A watch failure to inject: the Status sent as an in-stream ERROR event, for watches whose path matches. */
+export interface InjectedWatchError {
+  pattern: RegExp;
+  status: Status;
+  remaining: number;
+}
 
 /** What a watch request asked for. */
 export interface WatchRequest {
@@ -24,7 +31,10 @@ export interface WatchRequest {
 export class WatchHub {
   readonly #store: Store;
   readonly #bookmarkIntervalMs: number;
-  readonly #open = new Set<ServerResponse>();
+  readonly #open = new Map<ServerResponse, string>();
+  readonly #injected: InjectedWatchError[] = [];
+  /** Delay of live events on every stream: the API server's watch cache lags etcd. */
+  delayMs = 0;
 
   constructor(store: Store, bookmarkIntervalMs: number) {
     this.#store = store;
@@ -38,11 +48,29 @@ export class WatchHub {
 
   /** Ends every open stream cleanly; clients see the end of the response and must watch again. */
   cutAll(): void {
-    for (const res of this.#open) res.end();
+    for (const res of this.#open.keys()) res.end();
     this.#open.clear();
   }
 
-  serve(res: ServerResponse, w: WatchRequest): void {
+  /**
+   * Ends every open stream whose path matches with an ERROR event carrying `status`, as the API server does
+   * when its watch fails (an etcd timeout, a watch cache error).
+   */
+  errorAll(status: Status, pattern = /./): void {
+    for (const [res, path] of this.#open) {
+      if (!pattern.test(path)) continue;
+      res.write(`${JSON.stringify({ type: "ERROR", object: status })}\n`);
+      res.end();
+      this.#open.delete(res);
+    }
+  }
+
+  /** The next `times` watches on a matching path get an ERROR event with `status` right after their headers. */
+  injectErrors(pattern: RegExp, status: Status, times: number): void {
+    this.#injected.push({ pattern, status, remaining: times });
+  }
+
+  serve(res: ServerResponse, path: string, w: WatchRequest): void {
     const { rt } = w;
     let from: number | undefined;
     if (w.resourceVersion && w.resourceVersion !== "0") {
@@ -61,6 +89,13 @@ export class WatchHub {
       o !== undefined &&
       (!rt.namespaced || w.namespace === undefined || o.metadata.namespace === w.namespace) &&
       w.matches(o);
+    const injected = this.#injected.find((i) => i.remaining > 0 && i.pattern.test(path));
+    if (injected) {
+      injected.remaining--;
+      send("ERROR", injected.status);
+      res.end();
+      return;
+    }
     const deliver = (e: StoreEvent) => {
       if (e.rt !== rt) return;
       const now = selected(e.object);
@@ -73,6 +108,13 @@ export class WatchHub {
       else if (before) send("DELETED", e.object);
     };
 
+    if (from !== undefined && from > Number(this.#store.resourceVersion)) {
+      // The watch cache has not seen this RV (a restored etcd, a lagging replica): the API server gives up
+      // with a 504 whose cause says so, and clients must relist.
+      send("ERROR", tooLargeResourceVersion(from, this.#store.resourceVersion).status);
+      res.end();
+      return;
+    }
     if (from === undefined) {
       for (const o of this.#store.list(rt, w.namespace)) if (selected(o)) send("ADDED", o);
     } else {
@@ -90,8 +132,11 @@ export class WatchHub {
       for (const e of events) deliver(e);
     }
 
-    const unsubscribe = this.#store.subscribe(deliver);
-    this.#open.add(res);
+    const unsubscribe = this.#store.subscribe((e) => {
+      if (this.delayMs > 0) setTimeout(() => deliver(e), this.delayMs).unref();
+      else deliver(e);
+    });
+    this.#open.set(res, path);
     const timers: NodeJS.Timeout[] = [];
     if (w.bookmarks) {
       timers.push(
@@ -113,4 +158,12 @@ export class WatchHub {
       this.#open.delete(res);
     });
   }
+}
+
+/** kube-apiserver's `NewTooLargeResourceVersionError`: 504 Timeout with a `ResourceVersionTooLarge` cause. */
+export function tooLargeResourceVersion(requested: number, current: string) {
+  return failure(504, "Timeout", `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+    retryAfterSeconds: 1,
+  });
 }
