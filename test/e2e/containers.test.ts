@@ -21,7 +21,7 @@ import { makeTestPki } from "../helpers/tls.ts";
 const NS = "vesmon-system";
 const NODES = ["node-a", "node-b"];
 const CRDS = join(import.meta.dirname, "../../charts/vesmon/crds");
-const INTERVAL_S = 2;
+const INTERVAL_S = 5;
 
 let api: FakeApiServer;
 let front: ApiServerFront;
@@ -149,7 +149,7 @@ beforeAll(async () => {
   listener = new ListenerProcess({ host: gateway, port: 0, validate: schemaValidator() });
   await listener.start();
 
-  expect(await kubectl("apply", "--server-side", "-f", CRDS)).toMatch(/customresourcedefinition/);
+  expect(await kubectl("apply", "--server-side", "--validate=false", "-f", CRDS)).toMatch(/customresourcedefinition/);
   api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
   for (const n of NODES)
     api.create({
@@ -234,7 +234,7 @@ describe("the chart's pods, in containers from the image", () => {
       { name: "load", interval: "1s" },
       { name: "cpu", interval: "1s" },
     ]);
-    expect(await kubectl("apply", "--server-side", "-f", file)).toMatch(/monitoringprofile.vesmon.io\/nodes/);
+    expect(await kubectl("apply", "--server-side", "--validate=false", "-f", file)).toMatch(/monitoringprofile.vesmon.io\/nodes/);
     expect(await kubectl("wait", "--for=condition=Ready", "mp/nodes", "--timeout=90s")).toMatch(
       /condition met/,
     );
@@ -259,7 +259,7 @@ describe("the chart's pods, in containers from the image", () => {
       { name: "cpu", interval: "1s" },
       { name: "memory", interval: "1s" },
     ]);
-    await kubectl("apply", "--server-side", "-f", file);
+    await kubectl("apply", "--server-side", "--validate=false", "-f", file);
     await until(
       () =>
         profileStatus()?.observedGeneration === 2 &&

@@ -11,10 +11,11 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { arch, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -48,8 +49,14 @@ export function podmanEnv(): NodeJS.ProcessEnv {
   return { ...process.env, CONTAINERS_CONF: file };
 }
 
-/** Runs podman and returns its stdout; a failure throws with podman's stderr. */
-export function podman(args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+/**
+ * Runs podman and returns its stdout (and its stderr after it with `withStderr`, for `podman logs`, which
+ * writes a container's stderr there); a failure throws with podman's stderr.
+ */
+export function podman(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; withStderr?: boolean } = {},
+): string {
   const r = spawnSync("podman", args, {
     env: podmanEnv(),
     encoding: "utf8",
@@ -59,7 +66,7 @@ export function podman(args: string[], opts: { input?: string; timeoutMs?: numbe
   });
   if (r.status !== 0)
     throw new Error(`podman ${args.join(" ")} failed (${r.status ?? r.signal}): ${r.stderr || r.error}`);
-  return r.stdout;
+  return opts.withStderr ? `${r.stdout}${r.stderr}` : r.stdout;
 }
 
 /** Whether podman has an image by that name. */
@@ -203,9 +210,58 @@ CMD ["node"]
 /** podman's output of the last image build, kept for a look after a failure. */
 export const BUILD_LOG = join(tmpdir(), "vesmon-image-build.log");
 
-/** Builds the Dockerfile, unchanged, on the test base; podman's layer cache keeps a rebuild short. */
+/** What the build context holds (.dockerignore lets in at most these), hashed with the base image's tag. */
+const CONTEXT = [
+  "Dockerfile",
+  ".dockerignore",
+  "package.json",
+  "package-lock.json",
+  "tsconfig.json",
+  "tsconfig.build.json",
+  "LICENSE",
+  "api",
+  "kube",
+  "operator",
+  "agent",
+];
+/** The label that records which context and base an image was built from. */
+const CONTEXT_LABEL = "io.vesmon.test.context";
+
+function contextHash(base: string): string {
+  const hash = createHash("sha256").update(base);
+  for (const entry of CONTEXT) {
+    const abs = join(ROOT, entry);
+    if (!existsSync(abs)) continue;
+    const files = statSync(abs).isDirectory()
+      ? readdirSync(abs, { recursive: true, withFileTypes: true })
+          .filter((d) => d.isFile() && !d.parentPath.includes("node_modules"))
+          .map((d) => join(d.parentPath, d.name))
+          .sort()
+      : [abs];
+    for (const f of files) hash.update(relative(ROOT, f)).update("\0").update(readFileSync(f)).update("\0");
+  }
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * Builds the Dockerfile, unchanged, on the test base, unless TEST_IMAGE was already built from the same
+ * context and base (a label says which). podman's layer cache keeps a rebuild after a change short; the
+ * superseded final images are pruned, the other stages' layers stay as that cache.
+ */
 function buildImage(): void {
   const base = ensureNodeBase();
+  const context = contextHash(base);
+  if (
+    imageExists(TEST_IMAGE) &&
+    podman([
+      "image",
+      "inspect",
+      "--format",
+      `{{index .Config.Labels "${CONTEXT_LABEL}"}}`,
+      TEST_IMAGE,
+    ]).trim() === context
+  )
+    return;
   const started = Date.now();
   const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string })
     .version;
@@ -219,6 +275,8 @@ function buildImage(): void {
       `BASE_IMAGE=${base}`,
       "--build-arg",
       `VERSION=${version}`,
+      "--label",
+      `${CONTEXT_LABEL}=${context}`,
       "-t",
       TEST_IMAGE,
       "-f",
@@ -233,6 +291,7 @@ function buildImage(): void {
     throw new Error(`podman build failed (${r.status ?? r.signal}), log in ${BUILD_LOG}:\n${tail}`);
   }
   log(`built ${TEST_IMAGE} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  podman(["image", "prune", "--force", "--filter", `label=${CONTEXT_LABEL}`]);
 }
 
 /**

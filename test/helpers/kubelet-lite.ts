@@ -159,7 +159,7 @@ export class Pod {
       .map((c) => {
         let out: string;
         try {
-          out = podman(["logs", "--tail", String(tail), c.plan.containerName]);
+          out = podman(["logs", "--tail", String(tail), c.plan.containerName], { withStderr: true });
         } catch (err) {
           out = String(err);
         }
