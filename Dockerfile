@@ -17,10 +17,18 @@
 # The agent listens on 127.0.0.1:9464 unless given --listen 0.0.0.0:9464; the operator on 0.0.0.0:8080.
 # Both programs handle SIGTERM themselves, so node can run as PID 1 without an init.
 #
-# For reproducible builds pin the base image by digest: node:24-bookworm-slim@sha256:...
+# The base image is a build argument so that a build can take Node 24 from elsewhere (the tests build
+# this file unchanged on a home-made base, see test/helpers/image.ts). Every stage but the last runs on
+# it; for reproducible builds pin it by digest:
+#
+#   docker build --build-arg BASE_IMAGE=node:24-bookworm-slim@sha256:... -t vesmon:dev .
+#
+# The final stage is distroless-style: FROM scratch with only the node binary, the shared libraries it
+# links (found with ldd), /etc/passwd and /etc/group, and /app. No shell, no package manager, no npm.
+ARG BASE_IMAGE=node:24-bookworm-slim
 
 # ---- build: every dependency, then tsc -p tsconfig.build.json into dist/ ----
-FROM node:24-bookworm-slim AS build
+FROM ${BASE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # Install scripts run here: the `node` devDependency installs the Node 24 the npm scripts run on.
@@ -35,8 +43,38 @@ COPY agent/ agent/
 RUN npm run build \
  && cp agent/ves/schemas/CommonEventFormat_*.json agent/ves/schemas/NOTICE.md dist/agent/ves/schemas/
 
-# ---- runtime: production dependencies, dist/, package.json; non-root ----
-FROM node:24-bookworm-slim AS runtime
+# ---- rootfs: the final image's whole file system, assembled under /rootfs ----
+FROM ${BASE_IMAGE} AS rootfs
+WORKDIR /rootfs/app
+# Production dependencies only. No dependency left has an install script (the `node` devDependency
+# is the only one, and allowScripts is a dev-time policy), so none runs. Then what node never loads
+# goes: type declarations, TypeScript sources (node does not strip types under node_modules), source
+# maps, docs, and the types-only packages. Licence files stay.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.ts' \
+         -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' -o -name '*.markdown' \) \
+         ! -iname 'licen[cs]e*' -delete \
+ && find node_modules -depth -type d \( -name '@types' -o -name 'undici-types' \) -exec rm -rf {} + \
+ && rm -f package-lock.json
+# dist/agent/version.js reads /app/package.json; the VES schemas are under dist/agent/ves/schemas/.
+COPY --from=build /src/dist/ dist/
+COPY LICENSE ./
+# node and the libraries it links, at the paths the dynamic loader looks them up; two users; a
+# world-writable /tmp (a pod mounts an emptyDir there). Files stay owned by root.
+RUN set -eu \
+ && node=$(command -v node) \
+ && mkdir -p /rootfs/usr/local/bin /rootfs/etc /rootfs/tmp \
+ && cp "$node" /rootfs/usr/local/bin/node \
+ && for lib in $(ldd "$node" | grep -o '/[^ ]*'); do cp --parents -L "$lib" /rootfs/; done \
+ && printf 'root:x:0:0:root:/root:/sbin/nologin\nvesmon:x:65532:65532:vesmon:/nonexistent:/sbin/nologin\n' \
+      > /rootfs/etc/passwd \
+ && printf 'root:x:0:\nvesmon:x:65532:\n' > /rootfs/etc/group \
+ && chmod 1777 /rootfs/tmp \
+ && chmod -R a+rX,go-w /rootfs/app
+
+# ---- runtime: scratch, the rootfs, non-root ----
+FROM scratch AS runtime
 
 ARG VERSION=0.1.0
 ARG REVISION=""
@@ -49,31 +87,15 @@ LABEL org.opencontainers.image.title="vesmon" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
 
-ENV NODE_ENV=production
+COPY --from=rootfs /rootfs/ /
+ENV NODE_ENV=production \
+    PATH=/usr/local/bin
 WORKDIR /app
-
-# Production dependencies only. No dependency left has an install script (the `node` devDependency
-# is the only one, and allowScripts is a dev-time policy), so none runs. The package managers are
-# removed afterwards: nothing runs them at run time.
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
- && npm cache clean --force \
- && rm -rf /root/.npm /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
-           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
-           /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg \
- && groupadd --system --gid 65532 vesmon \
- && useradd --system --uid 65532 --gid 65532 --home-dir /nonexistent --no-create-home \
-            --shell /usr/sbin/nologin vesmon
-
-# dist/agent/version.js reads /app/package.json; the VES schemas are under dist/agent/ves/schemas/.
-COPY --from=build /src/dist/ dist/
-COPY LICENSE ./
-
-# Files stay owned by root and read-only for the agent's user.
 USER 65532:65532
 
 # Every entrypoint loads all its modules before it parses its arguments: a missing production
-# dependency or data file fails the build here, as the user the programs run as.
+# dependency, data file or shared library fails the build here, as the user the programs run as.
+# (Exec form: there is no shell to run anything else.)
 RUN ["node", "dist/agent/main.js", "--help"]
 RUN ["node", "dist/operator/main.js", "--help"]
 RUN ["node", "dist/agent/listener/main.js", "--help"]

@@ -3,6 +3,7 @@ import { measureCollection, PLANS } from "./collection.ts";
 import { collectionMarkdown } from "./collection-report.ts";
 import { type DeliveryResult, deliveryMarkdown, measureDelivery } from "./delivery.ts";
 import { type HotApplyResult, hotApplyMarkdown, measureHotApply } from "./hot-apply.ts";
+import { type ImageResult, imageMarkdown, measureImage } from "./image.ts";
 import { measureOperatorScale, type OperatorScaleResult, operatorScaleMarkdown } from "./operator-scale.ts";
 import type { Machine } from "./proc.ts";
 import { measureScale, type ScaleResult, scaleMarkdown } from "./scale.ts";
@@ -65,7 +66,16 @@ export const SECTIONS = [
     measure: measureOperatorScale,
     markdown: operatorScaleMarkdown,
   } as Section<OperatorScaleResult>,
+  { name: "image", measure: measureImage, markdown: imageMarkdown } as Section<ImageResult>,
 ] as const;
 
 /** The order they run in: the real guests last, so nothing else runs while libvirtd and QEMU are measured. */
-export const RUN_ORDER = ["validation", "operator-scale", "delivery", "hot-apply", "scale", "collection"];
+export const RUN_ORDER = [
+  "validation",
+  "image",
+  "operator-scale",
+  "delivery",
+  "hot-apply",
+  "scale",
+  "collection",
+];

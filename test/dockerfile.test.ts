@@ -122,6 +122,12 @@ const pkg = JSON.parse(read("package.json")) as {
   devDependencies: Record<string, string>;
 };
 const nodeMajor = /(\d+)/.exec(pkg.devDependencies.node ?? "")?.[1];
+/** The stage the final one copies its whole file system from. */
+const rootfsStage = stages.find(
+  (s) =>
+    s.name ===
+    final.instructions.map((i) => (i.keyword === "COPY" ? copyArgs(i).flags.from : undefined)).find(Boolean),
+) as Stage;
 const buildStage = stages.find((s) => s.instructions.some((i) => /\bnpm run build\b/.test(i.args)));
 
 /** Files of this repository the build's tsc reads (sources and imported JSON), relative to the root. */
@@ -135,15 +141,36 @@ const compiled: string[] = execFileSync(
   .map((f) => relative(root, f.trim()));
 
 describe("Dockerfile", () => {
-  it("builds every stage on the Node major the project pins", () => {
+  it("builds every stage but the last on BASE_IMAGE, which defaults to the Node major the project pins", () => {
     expect(nodeMajor).toBe("24");
-    expect(stages.length).toBeGreaterThanOrEqual(2);
-    const names = new Set<string>();
-    for (const s of stages) {
-      if (!names.has(s.image))
-        expect(s.image).toMatch(new RegExp(`^node:${nodeMajor}(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$`));
-      if (s.name) names.add(s.name);
-    }
+    expect(stages.length).toBeGreaterThanOrEqual(3);
+    const arg = instructions.find((i) => i.keyword === "ARG" && i.args.startsWith("BASE_IMAGE="));
+    expect(arg, "a global ARG BASE_IMAGE before the first FROM").toBeDefined();
+    expect((arg as Instruction).line).toBeLessThan(
+      Math.min(...instructions.filter((i) => i.keyword === "FROM").map((i) => i.line)),
+    );
+    expect((arg as Instruction).args.slice("BASE_IMAGE=".length)).toMatch(
+      new RegExp(`^node:${nodeMajor}(-[a-z0-9.-]+)?(@sha256:[0-9a-f]{64})?$`),
+    );
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile variable, not a template.
+    for (const s of stages.slice(0, -1)) expect(s.image).toBe("${BASE_IMAGE}");
+  });
+
+  it("makes the final stage distroless: FROM scratch, one file system copied in, no shell form", () => {
+    expect(final.image).toBe("scratch");
+    const copies = final.instructions.filter((i) => i.keyword === "COPY").map(copyArgs);
+    expect(copies).toEqual([
+      { flags: { from: rootfsStage.name as string }, sources: ["/rootfs/"], dest: "/" },
+    ]);
+    for (const run of final.instructions.filter((i) => i.keyword === "RUN"))
+      expect(run.args.startsWith("["), `line ${run.line}: exec form (there is no /bin/sh)`).toBe(true);
+    // The rootfs stage copies node and every library ldd names, so the loader finds them.
+    const rootfsRuns = rootfsStage.instructions
+      .filter((i) => i.keyword === "RUN")
+      .map((i) => i.args)
+      .join("\n");
+    expect(rootfsRuns).toMatch(/\bldd\b/);
+    expect(rootfsRuns).toContain("/rootfs/etc/passwd");
   });
 
   it("runs the final stage as a numeric non-root user", () => {
@@ -156,8 +183,8 @@ describe("Dockerfile", () => {
     expect(uid).toBe("65532");
   });
 
-  it("installs only production dependencies, without install scripts, in the final stage", () => {
-    const installs = final.instructions.filter(
+  it("installs only production dependencies, without install scripts, in the final image's file system", () => {
+    const installs = rootfsStage.instructions.filter(
       (i) => i.keyword === "RUN" && /\bnpm (ci|install|i)\b/.test(i.args),
     );
     expect(installs).toHaveLength(1);
@@ -166,7 +193,7 @@ describe("Dockerfile", () => {
     expect(run).toContain("--omit=dev");
     expect(run).toContain("--ignore-scripts");
     // The lockfile is what npm ci installs from.
-    const copied = final.instructions
+    const copied = rootfsStage.instructions
       .filter((i) => i.keyword === "COPY" && !copyArgs(i).flags.from)
       .flatMap((i) => copyArgs(i).sources);
     expect(copied).toEqual(expect.arrayContaining(["package.json", "package-lock.json"]));
@@ -239,7 +266,8 @@ describe("Dockerfile", () => {
   });
 
   it("copies dist/ and package.json (read by agent/version.ts) into /app", () => {
-    const copies = final.instructions.filter((i) => i.keyword === "COPY").map(copyArgs);
+    expect(rootfsStage.instructions.find((i) => i.keyword === "WORKDIR")?.args).toBe("/rootfs/app");
+    const copies = rootfsStage.instructions.filter((i) => i.keyword === "COPY").map(copyArgs);
     expect(copies.some((c) => c.flags.from && c.sources.some((s) => /\/dist\/?$/.test(s)))).toBe(true);
     expect(copies.some((c) => !c.flags.from && c.sources.includes("package.json"))).toBe(true);
   });

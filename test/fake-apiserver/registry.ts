@@ -138,6 +138,16 @@ const BUILTINS: Builtin[] = [
     namespaced: false,
   },
   { group: "rbac.authorization.k8s.io", version: "v1", kind: "Role", plural: "roles", namespaced: true },
+  // The chart's CRDs, applied with kubectl; stored only: the vesmon kinds are served whether or not they are.
+  {
+    group: "apiextensions.k8s.io",
+    version: "v1",
+    kind: "CustomResourceDefinition",
+    plural: "customresourcedefinitions",
+    namespaced: false,
+    shortNames: ["crd", "crds"],
+    statusSubresource: true,
+  },
   {
     group: "rbac.authorization.k8s.io",
     version: "v1",

@@ -15,8 +15,8 @@ export interface TestPki {
   clientKey: Buffer;
 }
 
-/** Makes a throwaway PKI with openssl. */
-export async function makeTestPki(): Promise<TestPki> {
+/** Makes a throwaway PKI with openssl; the server certificate is for 127.0.0.1 and `serverIps`. */
+export async function makeTestPki(serverIps: readonly string[] = []): Promise<TestPki> {
   const dir = await mkdtemp(join(tmpdir(), "vesmon-pki-"));
   const p = (f: string) => join(dir, f);
   const ssl = (...args: string[]) => run("openssl", args, { cwd: dir });
@@ -36,7 +36,10 @@ export async function makeTestPki(): Promise<TestPki> {
     p("ca.crt"),
   );
   for (const [name, ext] of [
-    ["server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"],
+    [
+      "server",
+      `subjectAltName=${["127.0.0.1", ...serverIps].map((ip) => `IP:${ip}`).join(",")}\nextendedKeyUsage=serverAuth`,
+    ],
     ["client", "extendedKeyUsage=clientAuth"],
   ] as const) {
     await ssl(

@@ -21,6 +21,12 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
     neededBy: "kubectl against the fake API server in the e2e test",
     unlessCommand: "kubectl",
   },
+  {
+    name: "podman",
+    neededBy: "building the image and running the chart's pods as containers (test/helpers/image.ts)",
+  },
+  { name: "runc", neededBy: "podman's runtime here (crun 1.8 refuses cgroup v1 hybrid hosts)" },
+  { name: "mmdebstrap", neededBy: "the Debian base image the image tests build on" },
   { name: "golang-go", neededBy: "building the offline Helm chart renderer (test/chart/render.go)" },
   { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig functions for the chart renderer" },
   { name: "golang-gopkg-yaml.v3-dev", neededBy: "YAML for the chart renderer (values, toYaml)" },

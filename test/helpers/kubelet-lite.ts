@@ -1,0 +1,339 @@
+// kubelet-lite: runs the chart's rendered pod specs as podman containers on this machine, for tests.
+// Each "node" is a long-running sandbox container whose network namespace the node's hostNetwork pods
+// share, so two agents on two nodes can both listen on the chart's port. The node reaches the host
+// through the podman bridge's gateway, where the test binds the API server front and the VES listener.
+import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { imageExists, podman } from "./image.ts";
+import {
+  type ContainerPlan,
+  type HttpProbe,
+  type PodPlan,
+  PodSpecError,
+  planPod,
+} from "./kubelet-lite-spec.ts";
+
+/** Where kubelet-lite's containers reach the API server, and what a pod's service account gets. */
+export interface ApiAccess {
+  host: string;
+  port: number;
+  /** PEM CA certificate of the API server's serving certificate (ca.crt in the pod). */
+  ca: Buffer;
+  /** The token of a service account (what the kubelet projects into the pod). */
+  tokenFor: (namespace: string, serviceAccount: string) => string;
+  /** A Secret's `data` (base64 values), or undefined when it does not exist. */
+  secret: (namespace: string, name: string) => Record<string, string> | undefined;
+}
+
+/** A pod to run: the pod template of a rendered DaemonSet or Deployment, on one node. */
+export interface PodRequest {
+  template: { metadata?: { labels?: Record<string, string> }; spec?: unknown };
+  nodeName: string;
+  podName: string;
+  namespace: string;
+  api: ApiAccess;
+}
+
+/** One running container and what its probes say. */
+export interface ContainerState {
+  plan: ContainerPlan;
+  ready: boolean;
+  restarts: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The address of the default podman bridge's gateway: where the host is, seen from a pod. */
+export function bridgeGateway(): string {
+  const gw = podman([
+    "network",
+    "inspect",
+    "podman",
+    "--format",
+    "{{range .Subnets}}{{.Gateway}}{{end}}",
+  ]).trim();
+  if (!gw) throw new Error("podman's default network has no gateway");
+  return gw;
+}
+
+/** A pod started by kubelet-lite. */
+export class Pod {
+  readonly containers = new Map<string, ContainerState>();
+  #stopped = false;
+  #timers: NodeJS.Timeout[] = [];
+
+  readonly name: string;
+  readonly plan: PodPlan;
+  /** The address probes reach the pod at (the node sandbox's for hostNetwork pods). */
+  readonly ip: () => string;
+
+  constructor(name: string, plan: PodPlan, ip: () => string) {
+    this.name = name;
+    this.plan = plan;
+    this.ip = ip;
+  }
+
+  /** Runs the init containers to completion, in order, then starts the others and their probes. */
+  async start(): Promise<void> {
+    for (const c of this.plan.containers.filter((c) => c.init)) {
+      podman(["run", ...c.runArgs], { timeoutMs: 120_000 });
+      podman(["rm", c.containerName]);
+    }
+    for (const c of this.plan.containers.filter((c) => !c.init)) {
+      podman(["run", "--detach", ...c.runArgs]);
+      const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0 };
+      this.containers.set(c.name, state);
+      this.#probe(state);
+    }
+  }
+
+  #probe(state: ContainerState): void {
+    const { readiness, liveness } = state.plan;
+    const loop = (probe: HttpProbe, onResult: (ok: boolean) => Promise<void> | void) => {
+      const tick = async () => {
+        if (this.#stopped) return;
+        const ok = await fetch(`http://${this.ip()}:${probe.port}${probe.path}`, {
+          signal: AbortSignal.timeout(probe.timeoutSeconds * 1000),
+        })
+          .then((r) => r.status >= 200 && r.status < 400)
+          .catch(() => false);
+        await onResult(ok);
+        if (!this.#stopped) this.#timers.push(setTimeout(tick, probe.periodSeconds * 1000));
+      };
+      this.#timers.push(setTimeout(tick, probe.initialDelaySeconds * 1000));
+    };
+    if (readiness) {
+      let successes = 0;
+      let failures = 0;
+      loop(readiness, (ok) => {
+        successes = ok ? successes + 1 : 0;
+        failures = ok ? 0 : failures + 1;
+        if (successes >= readiness.successThreshold) state.ready = true;
+        if (failures >= readiness.failureThreshold) state.ready = false;
+      });
+    }
+    if (liveness) {
+      let failures = 0;
+      loop(liveness, async (ok) => {
+        failures = ok ? 0 : failures + 1;
+        if (failures < liveness.failureThreshold) return;
+        // As the kubelet does: a container that fails its liveness probe is killed and started again.
+        failures = 0;
+        await this.restart(state.plan.name);
+      });
+    }
+  }
+
+  /** Whether every container's readiness probe passes. */
+  get ready(): boolean {
+    return [...this.containers.values()].every((c) => c.ready);
+  }
+
+  /** Waits until the pod is ready; throws with the containers' logs after `ms`. */
+  async waitReady(ms: number): Promise<void> {
+    const end = Date.now() + ms;
+    while (!this.ready) {
+      if (Date.now() > end) throw new Error(`pod ${this.name} not ready after ${ms} ms\n${this.logs()}`);
+      await sleep(250);
+    }
+  }
+
+  /**
+   * Stops a container (SIGTERM, then SIGKILL after the grace period) and starts it again in the same pod,
+   * with the same volumes: a container restart, not a new pod. Readiness starts over.
+   */
+  async restart(container: string): Promise<void> {
+    const state = this.containers.get(container);
+    if (!state) throw new Error(`pod ${this.name} has no container ${container}`);
+    state.ready = state.plan.readiness === undefined;
+    state.restarts++;
+    podman(["stop", "--time", String(this.plan.terminationGracePeriodSeconds), state.plan.containerName], {
+      timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
+    });
+    podman(["start", state.plan.containerName]);
+  }
+
+  /** The last lines of every container's output (stdout and stderr). */
+  logs(tail = 60): string {
+    return [...this.containers.values()]
+      .map((c) => {
+        let out: string;
+        try {
+          out = podman(["logs", "--tail", String(tail), c.plan.containerName], { withStderr: true });
+        } catch (err) {
+          out = String(err);
+        }
+        return `--- ${this.name}/${c.plan.name}\n${out}`;
+      })
+      .join("\n");
+  }
+
+  /** Stops and removes the pod's containers, each within the grace period. */
+  stop(): void {
+    this.#stopped = true;
+    for (const t of this.#timers) clearTimeout(t);
+    for (const c of this.containers.values())
+      podman(
+        ["rm", "--force", "--time", String(this.plan.terminationGracePeriodSeconds), c.plan.containerName],
+        {
+          timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
+        },
+      );
+  }
+}
+
+/** Settings of a KubeletLite. */
+export interface KubeletLiteOptions {
+  /** The image the node sandboxes run (any image with node in it; the test image). */
+  sandboxImage: string;
+  /** A directory for this run: pod volumes, service-account files, per-node host paths. */
+  workDir: string;
+  /** Labels every container with `vesmon-kubelet-lite=<runId>`, so close() removes exactly these. */
+  runId: string;
+  /** Host paths shared by every node (read from the real host); any other is kept apart per node. */
+  sharedHostPaths?: string[];
+}
+
+/** Nodes as sandbox containers, and pods on them as podman containers. */
+export class KubeletLite {
+  readonly #opts: KubeletLiteOptions;
+  readonly #nodes = new Map<string, { labels: Record<string, string>; sandbox: string }>();
+  readonly #pods: Pod[] = [];
+
+  constructor(opts: KubeletLiteOptions) {
+    this.#opts = opts;
+  }
+
+  get #labels(): Record<string, string> {
+    return { "vesmon-kubelet-lite": this.#opts.runId };
+  }
+
+  /** Starts a node: a sandbox container on the podman bridge whose network its hostNetwork pods join. */
+  addNode(name: string, labels: Record<string, string> = {}): void {
+    const sandbox = `vesmon-node-${this.#opts.runId}-${name}`;
+    podman([
+      "run",
+      "--detach",
+      "--name",
+      sandbox,
+      "--pull=never",
+      "--network",
+      "podman",
+      "--hostname",
+      name,
+      "--label",
+      `vesmon-kubelet-lite=${this.#opts.runId}`,
+      "--read-only",
+      "--entrypoint",
+      JSON.stringify([
+        "node",
+        "-e",
+        "process.on('SIGTERM', () => process.exit(0)); setInterval(() => {}, 3600e3)",
+      ]),
+      this.#opts.sandboxImage,
+    ]);
+    this.#nodes.set(name, {
+      labels: { "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", ...labels },
+      sandbox,
+    });
+  }
+
+  #ipOf(container: string): string {
+    return podman(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container]).trim();
+  }
+
+  /** Plans and starts a pod on a node; refuses (PodSpecError) what its spec asks and kubelet-lite cannot do. */
+  async runPod(req: PodRequest): Promise<Pod> {
+    const node = this.#nodes.get(req.nodeName);
+    if (!node) throw new Error(`no node ${req.nodeName}`);
+    const podDir = join(this.#opts.workDir, "pods", req.podName);
+    const nodeDir = join(this.#opts.workDir, "nodes", req.nodeName);
+    const shared = this.#opts.sharedHostPaths ?? ["/proc", "/sys/fs/cgroup"];
+    const spec = req.template.spec as { securityContext?: { fsGroup?: number } } | undefined;
+    const fsGroup = spec?.securityContext?.fsGroup;
+    const images = new Map<string, string>();
+    const plan = planPod(req.template.spec, {
+      podName: req.podName,
+      namespace: req.namespace,
+      nodeName: req.nodeName,
+      nodeLabels: node.labels,
+      podNetwork: "podman",
+      hostNetwork: `container:${node.sandbox}`,
+      hostPath: (p) => (shared.includes(p) ? p : join(nodeDir, "root", p)),
+      emptyDir: (volume) => {
+        const dir = join(podDir, "volumes", volume);
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o777);
+        return dir;
+      },
+      secretDir: (secretName, defaultMode) => {
+        const data = req.api.secret(req.namespace, secretName);
+        if (!data) return undefined;
+        const dir = join(podDir, "secrets", secretName);
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(dir, { recursive: true });
+        for (const [key, value] of Object.entries(data)) {
+          const file = join(dir, key);
+          // Readable by the owner and the pod's fsGroup only, as defaultMode says.
+          writeFileSync(file, Buffer.from(value, "base64"), { mode: defaultMode });
+          chmodSync(file, defaultMode);
+          if (fsGroup !== undefined) chownSync(file, 0, fsGroup);
+        }
+        return dir;
+      },
+      serviceAccountDir: (sa) => {
+        const dir = join(podDir, "serviceaccount");
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, "token"), req.api.tokenFor(req.namespace, sa), { mode: 0o644 });
+        writeFileSync(join(dir, "ca.crt"), req.api.ca, { mode: 0o644 });
+        writeFileSync(join(dir, "namespace"), req.namespace, { mode: 0o644 });
+        return dir;
+      },
+      apiServer: { host: req.api.host, port: req.api.port },
+      imageUser: (image) => {
+        if (!imageExists(image))
+          throw new PodSpecError("image", `${image} is not present and is never pulled`);
+        if (!images.has(image))
+          images.set(image, podman(["image", "inspect", "--format", "{{.Config.User}}", image]).trim());
+        return images.get(image) as string;
+      },
+      labels: {
+        ...this.#labels,
+        "io.kubernetes.pod.name": req.podName,
+        "io.kubernetes.pod.namespace": req.namespace,
+      },
+    });
+    for (const dir of plan.directories) mkdirSync(dir, { recursive: true });
+    const pod = new Pod(req.podName, plan, () =>
+      this.#ipOf(
+        plan.hostNetwork
+          ? node.sandbox
+          : (plan.containers.find((c) => !c.init) as ContainerPlan).containerName,
+      ),
+    );
+    this.#pods.push(pod);
+    await pod.start();
+    return pod;
+  }
+
+  /** Stops every pod and node sandbox this instance started (by its run label). */
+  close(): void {
+    for (const pod of this.#pods) {
+      try {
+        pod.stop();
+      } catch {
+        // Removed below by label.
+      }
+    }
+    const ids = podman([
+      "ps",
+      "--all",
+      "--quiet",
+      "--filter",
+      `label=vesmon-kubelet-lite=${this.#opts.runId}`,
+    ])
+      .split("\n")
+      .filter(Boolean);
+    if (ids.length) podman(["rm", "--force", "--time", "0", ...ids]);
+  }
+}
