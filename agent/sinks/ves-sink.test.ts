@@ -3,19 +3,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
+import { sinkSpec } from "../../test/helpers/delivery.ts";
 import type { Transport } from "./http-transport.ts";
 import type { SendResult } from "./send-result.ts";
 import { type VesSinkOptions, VesSinkRunner } from "./ves-sink.ts";
 
-const spec = (over: Partial<VesSink> = {}): VesSink => ({
-  url: "http://primary.test",
-  fallbackInterval: "5m",
-  timeout: "1s",
-  batch: { maxEvents: 3, maxBytes: "1Mi" },
-  buffer: { maxBytes: "64Mi", maxAge: "1h" },
-  retry: { initialBackoff: "10ms", maxBackoff: "80ms" },
-  ...over,
-});
+const spec = (over: Partial<VesSink> = {}): VesSink =>
+  sinkSpec("http://primary.test", {
+    batch: { maxEvents: 3, maxBytes: "1Mi" },
+    retry: { initialBackoff: "10ms", maxBackoff: "80ms" },
+    ...over,
+  });
 
 const event = (i: number, domain = "measurement") =>
   ({ event: { commonEventHeader: { domain, eventId: `e${i}` } } }).event;
