@@ -15,7 +15,8 @@ const COUNT = 30;
 const rec = (i: number) => Buffer.from(JSON.stringify({ i, p: "x".repeat(100) }));
 const ids = (records: { payload: Buffer }[]) =>
   records.map((r) => (JSON.parse(r.payload.toString()) as { i: number }).i);
-const except = (...gone: number[]) => Array.from({ length: COUNT }, (_, i) => i).filter((i) => !gone.includes(i));
+const except = (...gone: number[]) =>
+  Array.from({ length: COUNT }, (_, i) => i).filter((i) => !gone.includes(i));
 
 function capture() {
   const lines: { msg: string; where?: string }[] = [];
@@ -29,7 +30,13 @@ function capture() {
 }
 
 const open = (dir: string, log?: ReturnType<typeof capture>["log"]) =>
-  Spool.open({ dir, maxBytes: 1024 * 1024, maxAgeMs: 3_600_000, segmentBytes: 1024, ...(log ? { log } : {}) });
+  Spool.open({
+    dir,
+    maxBytes: 1024 * 1024,
+    maxAgeMs: 3_600_000,
+    segmentBytes: 1024,
+    ...(log ? { log } : {}),
+  });
 
 /** A closed spool of COUNT records over several segment files. */
 async function filled(): Promise<string> {

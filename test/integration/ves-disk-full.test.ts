@@ -1,7 +1,14 @@
+import { PassThrough, Writable } from "node:stream";
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { Agent } from "../../agent/agent.ts";
+import { CollectorRegistry } from "../../agent/collectors/registry.ts";
 import type { ListenerProcess } from "../../agent/listener/process.ts";
+import { AgentMetrics } from "../../agent/metrics.ts";
+import { buildServer } from "../../agent/server.ts";
 import { VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
 import { receivedIds, sinkSpec, startListener, until } from "../helpers/delivery.ts";
+import { ManualTimers } from "../helpers/manual-timers.ts";
 import { mountTmpfs, type Tmpfs } from "../helpers/tmpfs.ts";
 import { eventIds, heartbeats } from "../helpers/ves-events.ts";
 
@@ -39,11 +46,13 @@ async function downListener(): Promise<{ url: string; back: () => Promise<Listen
 }
 
 async function openSink(url: string, dir: string): Promise<VesSinkRunner> {
+  // A roomy timeout: a request that timed out but did arrive is sent again (at least once), and exactly
+  // once is what these tests check, on a machine that may be busy.
   const s = await VesSinkRunner.open({
     name: "ves",
     vesVersion: "7.2.1",
     spoolDir: dir,
-    spec: sinkSpec(url),
+    spec: sinkSpec(url, { timeout: "20s" }),
   });
   sinks.push(s);
   return s;
@@ -151,5 +160,99 @@ describe("VES delivery on a full disk (real tmpfs)", () => {
       q.stop();
     }
     expect(q.low()).toEqual({ queued: 0, queuedBytes: 0 });
+  }, 60_000);
+
+  it("an agent on a full disk stays ready, names the spool that refuses events, counts and logs once", async () => {
+    const collector = await downListener();
+    const timers = new ManualTimers();
+    timers.advance(1_800_000_000_000);
+    const logs: { msg: string; sink?: string; profile?: string }[] = [];
+    const log = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          logs.push(JSON.parse(chunk.toString()) as { msg: string });
+          done();
+        },
+      }),
+    );
+    const agent = new Agent({
+      registry: new CollectorRegistry(),
+      env: { paths: undefined as never, now: () => timers.now(), log },
+      timers,
+      node: "n",
+      stateDir: `${fs.dir}/agent-state`,
+      credentialsDir: "/nonexistent",
+      stdout: new PassThrough(),
+      log,
+    });
+    const app = buildServer(agent, new AgentMetrics(agent));
+    const minute = async () => {
+      timers.advance(60_000);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    };
+    const sink = () => agent.status().sinks[0]!;
+    try {
+      await agent.apply([
+        {
+          name: "p",
+          generation: 1,
+          spec: {
+            collectors: [],
+            events: {
+              measurementInterval: "60s",
+              heartbeatInterval: "60s",
+              vesVersion: "7.2.1",
+              mode: "host",
+              naming: { eventNamePublisher: "Vesmon" },
+            },
+            faults: { vmLifecycle: false, collectorFailures: false },
+            sinks: [{ name: "ves", ves: sinkSpec(collector.url) }],
+            applyPolicy: "BestEffort",
+          },
+        },
+      ]);
+      await minute();
+      await until(() => sink().queued === 1, "the first heartbeat spooled");
+      await fs.fill();
+      // Heartbeats until the spool refuses them (the segment's last page may still take one or two).
+      for (let i = 0; i < 10 && sink().spool?.writable !== false; i++) {
+        await minute();
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await minute();
+      await until(() => (sink().droppedByReason?.disk_full ?? 0) >= 2, "two refused heartbeats");
+      const ready = await app.inject("/readyz");
+      expect(ready.statusCode).toBe(200);
+      expect(ready.json()).toMatchObject({
+        status: "ready",
+        spools: [{ profile: "p", sink: "ves", writable: false, error: expect.stringMatching(/ENOSPC/) }],
+      });
+      const refused = sink().droppedByReason?.disk_full;
+      const metrics = (await app.inject("/metrics")).body;
+      expect(metrics).toContain(
+        `vesmon_sink_dropped_events_total{profile="p",sink="ves",kind="ves",reason="disk_full"} ${refused}`,
+      );
+      expect(metrics).toContain('vesmon_sink_spool_writable{profile="p",sink="ves",kind="ves"} 0');
+
+      await fs.free();
+      await minute();
+      await until(() => sink().spool?.writable === true, "the spool writable again");
+      expect((await app.inject("/readyz")).json()).toEqual({ status: "ready", applies: 1 });
+      expect((await app.inject("/metrics")).body).toContain(
+        'vesmon_sink_spool_writable{profile="p",sink="ves",kind="ves"} 1',
+      );
+      // One line when the spool started refusing, one when it recovered; the delivery failure once too.
+      const said = (re: RegExp) => logs.filter((l) => re.test(l.msg));
+      expect(said(/^spool cannot write/)).toHaveLength(1);
+      expect(said(/^spool writable again/)).toHaveLength(1);
+      expect(said(/^VES delivery failing/)).toHaveLength(1);
+      expect(said(/^spool cannot write/)[0]).toMatchObject({ profile: "p", sink: "ves" });
+      // pino repeats a key when a child binds it twice; each key must appear once per line.
+      const raw = JSON.stringify(said(/^spool cannot write/)[0]);
+      expect(raw.match(/"sink"/g)).toHaveLength(1);
+    } finally {
+      await agent.close();
+    }
   }, 60_000);
 });
