@@ -1,6 +1,7 @@
 import { buildHeartbeat } from "../../agent/ves/heartbeat.ts";
 import { EventIdSequence } from "../../agent/ves/ids.ts";
-import { settings } from "./ves-samples.ts";
+import { buildMeasurementEvents } from "../../agent/ves/measurement.ts";
+import { NODE, settings, WINDOW_END, WINDOW_START, windowSamples } from "./ves-samples.ts";
 
 /** `count` schema-valid VES 7.2.1 heartbeats with increasing eventIds, starting after `from`. */
 export function heartbeats(count: number, from = 0): object[] {
@@ -20,4 +21,35 @@ export function heartbeats(count: number, from = 0): object[] {
 /** The eventIds of recorded or built events, in order. */
 export function eventIds(events: readonly { commonEventHeader?: { eventId: string } }[]): string[] {
   return events.map((e) => e.commonEventHeader?.eventId ?? "?");
+}
+
+/**
+ * Schema-valid VES 7.2.1 events numbered `from` to `from + count - 1`, in runs of heartbeats and host
+ * measurements (runs of 4 and 3), with eventIds `heartbeat-i-0000000123` / `measurement-i-0000000123` that carry
+ * the number `i`, so a receiver can tell which arrived, how often and in what order per domain.
+ */
+export function numberedEvents(count: number, from = 0): object[] {
+  const [measurement] = buildMeasurementEvents({
+    samples: windowSamples().filter((s) => s.source.kind === "host"),
+    windowStart: WINDOW_START,
+    windowEnd: WINDOW_END,
+    intervalSeconds: 60,
+    settings: settings(),
+    node: NODE,
+    version: "7.2.1",
+    nextId: () => "measurement",
+  });
+  const [beat] = heartbeats(1);
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k;
+    const template = (i % 7 < 4 ? beat : measurement) as { commonEventHeader: { domain: string } };
+    const domain = template.commonEventHeader.domain;
+    return {
+      ...template,
+      commonEventHeader: {
+        ...template.commonEventHeader,
+        eventId: `${domain}-i-${String(i).padStart(10, "0")}`,
+      },
+    };
+  });
 }
