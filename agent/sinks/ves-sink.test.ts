@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
-import { sinkSpec } from "../../test/helpers/delivery.ts";
+import { sinkSpec } from "../../test/helpers/sink-spec.ts";
 import type { Transport } from "./http-transport.ts";
 import type { SendResult } from "./send-result.ts";
 import { type VesSinkOptions, VesSinkRunner } from "./ves-sink.ts";

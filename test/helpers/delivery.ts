@@ -1,6 +1,5 @@
 import { ListenerProcess, type ListenerProcessOptions } from "../../agent/listener/process.ts";
 import { schemaValidator } from "../../agent/listener/ves-validator.ts";
-import type { VesSink } from "../../api/v1alpha1/types.ts";
 import { eventIds } from "./ves-events.ts";
 
 /** Starts the real vesmon-listener on an ephemeral port, validating every event against the official schema. */
@@ -10,16 +9,7 @@ export async function startListener(opts: ListenerProcessOptions = {}): Promise<
   return l;
 }
 
-/** A VES sink spec for tests: short timeout and backoff, roomy buffer. */
-export const sinkSpec = (url: string, over: Partial<VesSink> = {}): VesSink => ({
-  url,
-  fallbackInterval: "5m",
-  timeout: "1s",
-  batch: { maxEvents: 10, maxBytes: "1Mi" },
-  buffer: { maxBytes: "64Mi", maxAge: "1h" },
-  retry: { initialBackoff: "20ms", maxBackoff: "200ms" },
-  ...over,
-});
+export { sinkSpec } from "./sink-spec.ts";
 
 /** Every eventId the listener recorded, in arrival order (duplicates included). */
 export async function receivedIds(l: ListenerProcess): Promise<string[]> {

@@ -2,7 +2,7 @@
 // directory, enqueues `count` heartbeats numbered after `from`, prints "spooled" once they are on disk, and
 // keeps delivering until killed. `node sink-agent.ts <spoolDir> <url> <count> <from>`.
 import { VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
-import { sinkSpec } from "./delivery.ts";
+import { sinkSpec } from "./sink-spec.ts";
 import { heartbeats } from "./ves-events.ts";
 
 const [spoolDir, url, count, from] = process.argv.slice(2) as [string, string, string, string];

@@ -1,7 +1,8 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { buildHeartbeat } from "../../agent/ves/heartbeat.ts";
 import { EventIdSequence } from "../../agent/ves/ids.ts";
-import { buildMeasurementEvents } from "../../agent/ves/measurement.ts";
-import { NODE, settings, WINDOW_END, WINDOW_START, windowSamples } from "./ves-samples.ts";
+import { settings } from "./ves-samples.ts";
 
 /** `count` schema-valid VES 7.2.1 heartbeats with increasing eventIds, starting after `from`. */
 export function heartbeats(count: number, from = 0): object[] {
@@ -29,16 +30,10 @@ export function eventIds(events: readonly { commonEventHeader?: { eventId: strin
  * the number `i`, so a receiver can tell which arrived, how often and in what order per domain.
  */
 export function numberedEvents(count: number, from = 0): object[] {
-  const [measurement] = buildMeasurementEvents({
-    samples: windowSamples().filter((s) => s.source.kind === "host"),
-    windowStart: WINDOW_START,
-    windowEnd: WINDOW_END,
-    intervalSeconds: 60,
-    settings: settings(),
-    node: NODE,
-    version: "7.2.1",
-    nextId: () => "measurement",
-  });
+  // The golden host measurement: schema-checked by the golden tests, and no builder to run here.
+  const [measurement] = JSON.parse(
+    readFileSync(join(import.meta.dirname, "../fixtures/ves/golden/7.2.1-host-measurements.json"), "utf8"),
+  ) as object[];
   const [beat] = heartbeats(1);
   return Array.from({ length: count }, (_, k) => {
     const i = from + k;
