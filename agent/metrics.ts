@@ -82,8 +82,8 @@ export class AgentMetrics {
 }
 
 /**
- * Per sink with a spool: events dropped by reason (a counter read from the sink's own counts at scrape
- * time) and whether the spool can write (0 while it refuses new events, e.g. on a full disk).
+ * Per sink with a spool: events dropped by reason and damaged bytes skipped (counters read from the sink's
+ * own counts at scrape time), and whether the spool can write (0 while it refuses new events, e.g. a full disk).
  */
 function sinkDropMetrics(agent: Agent, registry: Registry): void {
   new Counter({
@@ -95,6 +95,18 @@ function sinkDropMetrics(agent: Agent, registry: Registry): void {
       this.reset();
       for (const s of agent.status().sinks)
         for (const [reason, n] of Object.entries(s.droppedByReason ?? {}))
+          this.inc({ profile: s.profile, sink: s.name, kind: s.kind, reason }, n);
+    },
+  });
+  new Counter({
+    name: "vesmon_sink_spool_skipped_bytes_total",
+    help: "Bytes of damaged spool files skipped since start, by where: checksum (inside a segment), torn (at its end).",
+    labelNames: ["profile", "sink", "kind", "reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of agent.status().sinks)
+        for (const [reason, n] of Object.entries(s.spool?.skippedBytes ?? {}))
           this.inc({ profile: s.profile, sink: s.name, kind: s.kind, reason }, n);
     },
   });

@@ -11,6 +11,8 @@ export interface SpoolHealth {
   /** False while the spool's cursor cannot be saved (a restart would resend what was delivered since). */
   cursorSaved: boolean;
   error?: string;
+  /** Bytes of damaged spool files skipped since start: inside a segment (`checksum`) or at its end (`torn`). */
+  skippedBytes: { checksum: number; torn: number };
 }
 
 /** What a sink reports about itself (NodeMonitor.status.sinks[]). */

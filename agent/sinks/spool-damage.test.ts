@@ -5,8 +5,10 @@ import { Writable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import { sinkSpec } from "../../test/helpers/sink-spec.ts";
 import { Spool } from "./spool.ts";
 import { FRAME_HEADER, indexSegment } from "./spool-frame.ts";
+import { VesSinkRunner } from "./ves-sink.ts";
 
 // Damage done to the files of a closed spool, as a disk, a person or a crash would: each case must lose
 // exactly the damaged records, count them under their reason, log once per damaged segment, and deliver
@@ -177,5 +179,34 @@ describe("Spool damage", () => {
     expect((await readdir(dir)).filter((f) => f.endsWith(".seg") || f === "cursor.json")).toEqual([]);
     await s.close();
     expect(ids(await (await open(dir)).peek(1000))).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
+  it("the sink reports what damage cost: dropped as corrupt, skipped bytes by where", async () => {
+    const dir = await filled();
+    const r = await locate(dir, 7);
+    await flip(dir, r.file, r.offset + FRAME_HEADER + 1);
+    const sent: Buffer[] = [];
+    const sink = await VesSinkRunner.open({
+      name: "ves",
+      vesVersion: "7.2.1",
+      spoolDir: dir,
+      spec: sinkSpec("http://collector.test"),
+      transport: {
+        async post(_url, body) {
+          sent.push(body);
+          return { status: "success", httpStatus: 202 };
+        },
+        close() {},
+      },
+    });
+    try {
+      expect(sink.status()).toMatchObject({
+        dropped: 1,
+        droppedByReason: { corrupt: 1 },
+        spool: { writable: true, skippedBytes: { checksum: FRAME_HEADER + r.size, torn: 0 } },
+      });
+    } finally {
+      await sink.close();
+    }
   });
 });

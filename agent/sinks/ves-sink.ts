@@ -138,6 +138,7 @@ export class VesSinkRunner implements Sink {
       spool: {
         writable: st.writable,
         cursorSaved: st.cursorSaved,
+        skippedBytes: { checksum: st.lost.checksum.bytes, torn: st.lost.torn.bytes },
         ...(st.writeError !== undefined ? { error: st.writeError } : {}),
       },
       retries: this.#retries,
