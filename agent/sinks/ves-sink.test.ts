@@ -1,6 +1,8 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
 import { sinkSpec } from "../../test/helpers/sink-spec.ts";
@@ -95,6 +97,30 @@ describe("VesSinkRunner", () => {
       ["http://primary.test/eventListener/v5", "e1"],
       ["http://primary.test/eventListener/v5", "e2"],
     ]);
+    await s.close();
+  });
+
+  it("logs a delivery outage once when it starts and once when it ends, with the reason and counts", async () => {
+    const t = scripted([retryable(), retryable(), retryable(), retryable()]);
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          done();
+        },
+      }),
+    );
+    const s = await sink({ transport: t.transport, log });
+    s.enqueue([event(1), event(2)]);
+    await until(() => s.status().delivered === 2, "delivery after the outage");
+    expect(lines.map((l) => l.msg)).toEqual([
+      "VES delivery failing; retrying with backoff (logged again when it recovers)",
+      "VES delivery recovered",
+    ]);
+    expect(lines[0]).toMatchObject({ reason: "http_503", error: "HTTP 503: busy", queued: 2 });
+    expect(lines[1]).toMatchObject({ reason: "http_503", failedAttempts: 4 });
     await s.close();
   });
 
