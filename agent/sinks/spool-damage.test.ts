@@ -102,6 +102,17 @@ describe("Spool damage", () => {
     expect(stats.lost.checksum.records).toBe(1);
   });
 
+  it("16 bytes flipped across a record boundary cost the two records they touch, no more", async () => {
+    const dir = await filled();
+    const r = await locate(dir, 15);
+    const before = await locate(dir, 14);
+    expect(before.file).toBe(r.file);
+    for (let k = r.offset - 8; k < r.offset + 8; k++) await flip(dir, r.file, k);
+    const { got, stats } = await reopen(dir);
+    expect(got).toEqual(except(14, 15));
+    expect(stats.lost.checksum).toEqual({ records: 2, bytes: 2 * FRAME_HEADER + before.size + r.size });
+  });
+
   it("a flipped byte in the last record costs that record, counted as torn, and appending goes on", async () => {
     const dir = await filled();
     const r = await locate(dir, COUNT - 1);
