@@ -62,11 +62,7 @@ export class AgentMetrics {
       "Ticks of the job's schedule with no collection: skipped, or lost to a timer fired an interval late.",
       (j) => j.missed,
     );
-    const sinkGauge = (
-      name: string,
-      help: string,
-      key: "queued" | "queuedBytes" | "delivered" | "dropped" | "retries",
-    ) =>
+    const sinkGauge = (name: string, help: string, key: "queued" | "queuedBytes" | "delivered" | "retries") =>
       new Gauge({
         name,
         help,
@@ -81,14 +77,52 @@ export class AgentMetrics {
     sinkGauge("vesmon_sink_queued_events", "Events waiting in the sink's spool.", "queued");
     sinkGauge("vesmon_sink_queued_bytes", "Bytes waiting in the sink's spool.", "queuedBytes");
     sinkGauge("vesmon_sink_delivered_events_total", "Events delivered since start.", "delivered");
-    sinkGauge(
-      "vesmon_sink_dropped_events_total",
-      "Events dropped since start (spool full or too old, or refused).",
-      "dropped",
-    );
+    sinkDropMetrics(agent, r);
     sinkGauge("vesmon_sink_retries_total", "Delivery attempts retried since start.", "retries");
     registerLibvirtMetrics(r);
   }
+}
+
+/**
+ * Per sink with a spool: events dropped by reason and damaged bytes skipped (counters read from the sink's
+ * own counts at scrape time), and whether the spool can write (0 while it refuses new events, e.g. a full disk).
+ */
+function sinkDropMetrics(agent: Agent, registry: Registry): void {
+  new Counter({
+    name: "vesmon_sink_dropped_events_total",
+    help: "Events dropped since start, by reason: full, expired, refused_4xx, corrupt, disk_full, write_error.",
+    labelNames: ["profile", "sink", "kind", "reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of agent.status().sinks)
+        for (const [reason, n] of Object.entries(s.droppedByReason ?? {}))
+          this.inc({ profile: s.profile, sink: s.name, kind: s.kind, reason }, n);
+    },
+  });
+  new Counter({
+    name: "vesmon_sink_spool_skipped_bytes_total",
+    help: "Bytes of damaged spool files skipped since start, by where: checksum (inside a segment), torn (at its end).",
+    labelNames: ["profile", "sink", "kind", "reason"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of agent.status().sinks)
+        for (const [reason, n] of Object.entries(s.spool?.skippedBytes ?? {}))
+          this.inc({ profile: s.profile, sink: s.name, kind: s.kind, reason }, n);
+    },
+  });
+  new Gauge({
+    name: "vesmon_sink_spool_writable",
+    help: "1 when the sink's spool takes new events, 0 while it refuses them (full disk, I/O error).",
+    labelNames: ["profile", "sink", "kind"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of agent.status().sinks)
+        if (s.spool) this.set({ profile: s.profile, sink: s.name, kind: s.kind }, s.spool.writable ? 1 : 0);
+    },
+  });
 }
 
 /** The measurements of every profile with a `prometheus` sink, in the exposition format. */

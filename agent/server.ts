@@ -7,7 +7,9 @@ export function buildServer(agent: Agent, metrics: AgentMetrics): FastifyInstanc
   const app = Fastify({ logger: false });
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
-    if (agent.ready) return { status: "ready", applies: agent.applyCount };
+    // A sink whose collector is down, or whose spool cannot write, keeps the agent ready: restarting or
+    // unlisting the pod fixes neither. The body names the spools that refuse events, for people and probes.
+    if (agent.ready) return { status: "ready", applies: agent.applyCount, ...spoolProblems(agent) };
     return reply.code(503).send({ status: "waiting for the first configuration" });
   });
   app.get("/metrics", async (_req, reply) => {
@@ -16,4 +18,13 @@ export function buildServer(agent: Agent, metrics: AgentMetrics): FastifyInstanc
     return `${own}\n${await measurementMetrics(agent)}`;
   });
   return app;
+}
+
+/** The sinks whose spool cannot write (events are being refused) or cannot save its cursor, if any. */
+function spoolProblems(agent: Agent): { spools?: object[] } {
+  const spools = agent
+    .status()
+    .sinks.filter((s) => s.spool && (!s.spool.writable || !s.spool.cursorSaved))
+    .map((s) => ({ profile: s.profile, sink: s.name, ...s.spool }));
+  return spools.length > 0 ? { spools } : {};
 }

@@ -1,3 +1,4 @@
+import { FRAME_HEADER } from "../agent/sinks/spool-frame.ts";
 import { parseDuration } from "../api/duration.ts";
 import { parseQuantity } from "../api/quantity.ts";
 import type { DeliveryResult, ThroughputRun } from "./delivery.ts";
@@ -52,7 +53,7 @@ export function deliveryMarkdown(result: DeliveryResult): string {
   const details =
     `Spool after ${outage} (${r.measurementEvents} measurement events and ${r.heartbeatEvents} heartbeats): ` +
     `${(r.spoolDiskBytes / MIB).toFixed(1)} MiB on disk (du of ${r.spoolFiles} segment file${r.spoolFiles === 1 ? "" : "s"}), ` +
-    `${Math.round(r.spoolDiskBytes / r.events)} bytes per event (${Math.round(r.payloadBytes / r.events)} of JSON plus a 16-byte record header). ` +
+    `${Math.round(r.spoolDiskBytes / r.events)} bytes per event (${Math.round(r.payloadBytes / r.events)} of JSON plus a ${FRAME_HEADER}-byte record header). ` +
     `Building the events took ${r.buildSeconds.toFixed(1)} s more (not counted); the sink made ${r.retriesWhileDown} delivery attempts meanwhile. ` +
     `After the listener printed its URL the first batch was acknowledged in ${r.firstAcceptSeconds.toFixed(2)} s; from then on the replay ran at ${r.steadyEventsPerSecond} events/s. ` +
     `Sender RSS ${r.senderRssBeforeMiB.toFixed(0)} MiB before the replay, peak ${r.senderPeakRssMiB.toFixed(0)} MiB during it ` +

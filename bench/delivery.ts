@@ -213,7 +213,7 @@ async function stats(url: string): Promise<StatsSnapshot> {
 async function segments(dir: string): Promise<{ files: number; apparent: number; disk: number }> {
   const out = { files: 0, apparent: 0, disk: 0 };
   for (const f of await readdir(dir)) {
-    if (!f.endsWith(".seg")) continue;
+    if (!f.endsWith(".vrec")) continue;
     const s = await stat(join(dir, f));
     out.files++;
     out.apparent += s.size;

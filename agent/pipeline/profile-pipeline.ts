@@ -4,7 +4,7 @@ import { parseDuration } from "../../api/duration.ts";
 import type { ResolvedProfileSpec } from "../../api/v1alpha1/types.ts";
 import { nextBoundary, type Timers } from "../../kube/timers.ts";
 import type { Sample, Source } from "../collectors/sample.ts";
-import { AlarmTable, type AlarmUpdate } from "../faults/alarm.ts";
+import { AlarmTable, type AlarmUpdate, FaultIdSequence } from "../faults/alarm.ts";
 import { CollectorFaults } from "../faults/collector-failures.ts";
 import { LifecycleFaults } from "../faults/lifecycle.ts";
 import { FaultStore } from "../faults/store.ts";
@@ -15,7 +15,7 @@ import { PrometheusSink } from "../sinks/prometheus-sink.ts";
 import type { Sink, SinkState } from "../sinks/sink.ts";
 import { buildFaultEvent } from "../ves/fault.ts";
 import { buildHeartbeat } from "../ves/heartbeat.ts";
-import { EventIdSequence } from "../ves/ids.ts";
+import { EventIdSequence, epochPrefix, eventIdEpoch } from "../ves/ids.ts";
 import { buildMeasurementEvents } from "../ves/measurement.ts";
 import { openSink, type SinkDeps, sinkKey } from "./sinks.ts";
 import { type ClosedWindow, MeasurementWindows } from "./windows.ts";
@@ -60,10 +60,7 @@ export class ProfilePipeline {
   #graceTimer: unknown;
   #measureTimer: unknown;
   #heartbeatTimer: unknown;
-  readonly #ids = {
-    measurement: new EventIdSequence("measurement"),
-    heartbeat: new EventIdSequence("heartbeat"),
-  };
+  readonly #ids: { measurement: EventIdSequence; heartbeat: EventIdSequence };
   readonly #table: AlarmTable;
   readonly #thresholds: ThresholdEngine;
   readonly #lifecycle: LifecycleFaults;
@@ -75,8 +72,18 @@ export class ProfilePipeline {
   #slicing = 0;
   #closed = false;
 
-  private constructor(profile: PipelineProfile, deps: PipelineDeps, table: AlarmTable, store: FaultStore) {
+  private constructor(
+    profile: PipelineProfile,
+    deps: PipelineDeps,
+    table: AlarmTable,
+    store: FaultStore,
+    epoch: string,
+  ) {
     this.name = profile.name;
+    this.#ids = {
+      measurement: new EventIdSequence(epochPrefix("measurement", epoch)),
+      heartbeat: new EventIdSequence(epochPrefix("heartbeat", epoch)),
+    };
     this.#profile = profile;
     this.#deps = deps;
     this.#table = table;
@@ -98,11 +105,15 @@ export class ProfilePipeline {
     const loaded = await store.load();
     for (const err of loaded.errors)
       deps.log.warn({ profile: profile.name, err: err.message }, "fault state unreadable; starting afresh");
+    // Every id this pipeline hands out carries the epoch of this start (docs/ves.md, "eventIds"); restored
+    // alarms keep the id they were raised with.
+    const epoch = eventIdEpoch(deps.timers.now());
     const table = new AlarmTable({
       now: () => deps.timers.now(),
+      ids: (last) => new FaultIdSequence(epochPrefix("fault", epoch), last),
       ...(loaded.state ? { state: loaded.state } : {}),
     });
-    const p = new ProfilePipeline(profile, deps, table, store);
+    const p = new ProfilePipeline(profile, deps, table, store, epoch);
     await p.#syncSinks();
     p.#emitFaults(p.#thresholds.configure(profile.spec.thresholds ?? [], deps.timers.now()));
     // Restored alarms of VMs that are gone are cleared by the first complete listing (or now, without one).

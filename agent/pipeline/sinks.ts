@@ -32,7 +32,8 @@ export async function openSink(
       vesVersion: events.vesVersion,
       spoolDir: join(deps.stateDir, "spool", profile, spec.name),
       security: await loadTransportSecurity(spec.ves, deps.credentialsDir),
-      log: deps.log.child({ profile, sink: spec.name }),
+      // deps.log already carries the profile; binding it again would repeat the key in every line.
+      log: deps.log.child({ sink: spec.name }),
     });
   if (spec.stdout) return new StdoutSink(spec.name, { pretty: spec.stdout.pretty, out: deps.stdout });
   // A series lives while its collector refreshes it; three measurement windows without it is long enough to tell.

@@ -17,3 +17,11 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   const at = Date.parse(text);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
+
+/** A short, stable reason for a failed attempt, for logs: `http_503`, `timeout`, `tls` or `connection`. */
+export function failureReason(result: Exclude<SendResult, { status: "success" }>): string {
+  if (result.httpStatus !== undefined) return `http_${result.httpStatus}`;
+  if (/ within \d+ ms$/.test(result.error)) return "timeout";
+  if (/\b(ERR_TLS|ERR_SSL|CERT_|UNABLE_TO_VERIFY|DEPTH_ZERO|SELF_SIGNED)/.test(result.error)) return "tls";
+  return "connection";
+}

@@ -11,7 +11,7 @@ const ids = (records: { payload: Buffer }[]) =>
   records.map((r) => (JSON.parse(r.payload.toString()) as { i: number }).i);
 const open = (d: string, o: Partial<SpoolOptions> = {}) =>
   Spool.open({ dir: d, maxBytes: 1024 * 1024, maxAgeMs: 3_600_000, ...o });
-const segments = async (d: string) => (await readdir(d)).filter((f) => f.endsWith(".seg")).sort();
+const segments = async (d: string) => (await readdir(d)).filter((f) => f.endsWith(".vrec")).sort();
 
 describe("Spool", () => {
   it("delivers in order, holds records until acked, and keeps them across a reopen", async () => {
@@ -26,7 +26,7 @@ describe("Spool", () => {
     await s.close();
     const again = await open(d);
     expect(ids(await again.peek(10))).toEqual([2, 3]);
-    expect(again.stats()).toMatchObject({ queued: 2, tornAtOpen: 0 });
+    expect(again.stats()).toMatchObject({ queued: 2, dropped: { corrupt: 0 } });
     await again.ack(2);
     await again.append([rec(4)]);
     await again.close();
@@ -64,7 +64,7 @@ describe("Spool", () => {
     // What a process killed in the middle of a write leaves: a header promising more bytes than follow.
     await appendFile(join(d, seg!), Buffer.from([0, 0, 1, 0, 1, 2, 3, 4, 0, 0, 0]));
     const s2 = await open(d);
-    expect(s2.stats().tornAtOpen).toBe(1);
+    expect(s2.stats().lost.torn.records).toBe(1);
     expect((await stat(join(d, seg!))).size).toBe(good);
     await s2.append([rec(3)]);
     expect(ids(await s2.peek(10))).toEqual([0, 1, 2, 3]);
@@ -81,7 +81,7 @@ describe("Spool", () => {
     await writeFile(path, buf);
     const s2 = await open(d);
     expect(ids(await s2.peek(10))).toEqual([0]);
-    expect(s2.stats().tornAtOpen).toBe(1);
+    expect(s2.stats().lost.torn.records).toBe(1);
   });
 
   it("drops the oldest records when full, counts them, and stays within its bytes", async () => {
@@ -106,7 +106,7 @@ describe("Spool", () => {
     await s.append([rec(2)]);
     clock.now += 40_000;
     expect(ids(await s.peek(10))).toEqual([2]);
-    expect(s.stats().dropped.age).toBe(2);
+    expect(s.stats().dropped.expired).toBe(2);
   });
 
   it("deletes segment files once everything in them is delivered", async () => {

@@ -1,21 +1,21 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
+import { sinkSpec } from "../../test/helpers/sink-spec.ts";
 import type { Transport } from "./http-transport.ts";
 import type { SendResult } from "./send-result.ts";
 import { type VesSinkOptions, VesSinkRunner } from "./ves-sink.ts";
 
-const spec = (over: Partial<VesSink> = {}): VesSink => ({
-  url: "http://primary.test",
-  fallbackInterval: "5m",
-  timeout: "1s",
-  batch: { maxEvents: 3, maxBytes: "1Mi" },
-  buffer: { maxBytes: "64Mi", maxAge: "1h" },
-  retry: { initialBackoff: "10ms", maxBackoff: "80ms" },
-  ...over,
-});
+const spec = (over: Partial<VesSink> = {}): VesSink =>
+  sinkSpec("http://primary.test", {
+    batch: { maxEvents: 3, maxBytes: "1Mi" },
+    retry: { initialBackoff: "10ms", maxBackoff: "80ms" },
+    ...over,
+  });
 
 const event = (i: number, domain = "measurement") =>
   ({ event: { commonEventHeader: { domain, eventId: `e${i}` } } }).event;
@@ -97,6 +97,30 @@ describe("VesSinkRunner", () => {
       ["http://primary.test/eventListener/v5", "e1"],
       ["http://primary.test/eventListener/v5", "e2"],
     ]);
+    await s.close();
+  });
+
+  it("logs a delivery outage once when it starts and once when it ends, with the reason and counts", async () => {
+    const t = scripted([retryable(), retryable(), retryable(), retryable()]);
+    const lines: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: "info" },
+      new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+          done();
+        },
+      }),
+    );
+    const s = await sink({ transport: t.transport, log });
+    s.enqueue([event(1), event(2)]);
+    await until(() => s.status().delivered === 2, "delivery after the outage");
+    expect(lines.map((l) => l.msg)).toEqual([
+      "VES delivery failing; retrying with backoff (logged again when it recovers)",
+      "VES delivery recovered",
+    ]);
+    expect(lines[0]).toMatchObject({ reason: "http_503", error: "HTTP 503: busy", queued: 2 });
+    expect(lines[1]).toMatchObject({ reason: "http_503", failedAttempts: 4 });
     await s.close();
   });
 

@@ -4,8 +4,8 @@ import { parseQuantity } from "../../api/quantity.ts";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
 import { backoffDelay } from "../../kube/backoff.ts";
 import { HttpTransport, type Transport, type TransportSecurity } from "./http-transport.ts";
-import type { SendResult } from "./send-result.ts";
-import type { Sink, SinkState } from "./sink.ts";
+import { failureReason, type SendResult } from "./send-result.ts";
+import type { Sink, DropReason as SinkDropReason, SinkState } from "./sink.ts";
 import { Spool, type SpoolRecord } from "./spool.ts";
 
 /** How one VES sink is set up. */
@@ -63,6 +63,10 @@ export class VesSinkRunner implements Sink {
   #lastDelivery?: number;
   #lastError?: { at: number; text: string };
   #loggedStatuses = new Set<string>();
+  /** Set while delivery fails: since when, why, and how many attempts; logged on entering and leaving. */
+  #outage: { since: number; reason: string; attempts: number } | undefined;
+  /** Set while the spool cannot be read or acked (an I/O error): logged on entering and leaving. */
+  #spoolFault: string | undefined;
   #closed = false;
   #probing = false;
   /** Ends the idle wait when events arrive. */
@@ -92,6 +96,7 @@ export class VesSinkRunner implements Sink {
       maxBytes: parseQuantity(opts.spec.buffer.maxBytes),
       maxAgeMs: parseDuration(opts.spec.buffer.maxAge),
       ...(opts.now ? { now: opts.now } : {}),
+      ...(opts.log ? { log: opts.log } : {}),
     });
     const sink = new VesSinkRunner(opts, spool);
     sink.#loop = sink.#run();
@@ -104,7 +109,11 @@ export class VesSinkRunner implements Sink {
     this.#appends = this.#appends
       .then(() => this.#spool.append(payloads))
       .then(
-        () => this.#wakeIdle?.(),
+        (r) => {
+          // The spool counts and logs refusals (once per transition); the status shows the last error.
+          if (r.refused > 0) this.#error(`spool: ${r.refused} event(s) refused: ${r.error}`);
+          if (r.appended > 0) this.#wakeIdle?.();
+        },
         (err: Error) => this.#error(`spool: ${err.message}`),
       );
   }
@@ -116,7 +125,8 @@ export class VesSinkRunner implements Sink {
 
   status(): SinkState {
     const st = this.#spool.stats();
-    const dropped = st.dropped.full + st.dropped.age + st.dropped.corrupt + this.#refused;
+    const droppedByReason: Record<SinkDropReason, number> = { ...st.dropped, refused_4xx: this.#refused };
+    const dropped = Object.values(droppedByReason).reduce((n, v) => n + v, 0);
     return {
       state: this.#closed ? "Stopped" : this.#state,
       target: this.#target,
@@ -124,6 +134,13 @@ export class VesSinkRunner implements Sink {
       queuedBytes: st.queuedBytes,
       delivered: this.#delivered,
       dropped,
+      droppedByReason,
+      spool: {
+        writable: st.writable,
+        cursorSaved: st.cursorSaved,
+        skippedBytes: { checksum: st.lost.checksum.bytes, torn: st.lost.torn.bytes },
+        ...(st.writeError !== undefined ? { error: st.writeError } : {}),
+      },
       retries: this.#retries,
       ...(this.#lastDelivery ? { lastDeliveryTime: new Date(this.#lastDelivery).toISOString() } : {}),
       ...(this.#lastError
@@ -169,7 +186,7 @@ export class VesSinkRunner implements Sink {
         this.#target = "primary";
         this.#probing = true;
         this.#failures = 0;
-        this.#opts.log?.info({ sink: this.name }, "trying the primary VES collector again");
+        this.#opts.log?.info("trying the primary VES collector again");
       } else return backupUrl.replace(/\/+$/, "");
     }
     return url.replace(/\/+$/, "");
@@ -177,35 +194,52 @@ export class VesSinkRunner implements Sink {
 
   async #run(): Promise<void> {
     while (!this.#closed) {
-      const limit = this.#singles > 0 ? 1 : this.#maxEvents;
-      const records = await this.#spool
-        .peek(limit, this.#maxBytes - BATCH_ENVELOPE, domainOf)
-        .catch((err: Error) => {
-          this.#error(`spool: ${err.message}`);
-          return [] as SpoolRecord[];
-        });
-      if (records.length === 0) {
-        if (this.#state === "Pending") this.#state = "Ready";
-        await this.#sleep(60_000, true);
-        continue;
+      try {
+        await this.#deliverOnce();
+        if (this.#spoolFault !== undefined) {
+          this.#opts.log?.info("spool readable again; delivery resumes");
+          this.#spoolFault = undefined;
+        }
+      } catch (err) {
+        // A spool that cannot be read or acked (an I/O error) must not end delivery: report, wait, try again.
+        const text = `spool: ${(err as Error).message}`;
+        this.#error(text);
+        if (this.#spoolFault === undefined)
+          this.#opts.log?.error(
+            { err: (err as Error).message },
+            "cannot read the spool; retrying with backoff",
+          );
+        this.#spoolFault = text;
+        await this.#backoff(undefined);
       }
-      const batch = records;
-      const single = batch.length === 1 && this.#maxEvents === 1;
-      const body = single
-        ? Buffer.concat([Buffer.from('{"event":'), batch[0]!.payload, Buffer.from("}")])
-        : Buffer.concat([
-            Buffer.from('{"eventList":['),
-            ...batch.flatMap((r, i) => (i ? [Buffer.from(","), r.payload] : [r.payload])),
-            Buffer.from("]}"),
-          ]);
-      const base = this.#baseUrl();
-      const result = await this.#transport.post(
-        base + (single ? this.#paths.single : this.#paths.batch),
-        body,
-        this.#timeoutMs,
-      );
-      await this.#settle(result, batch.length);
     }
+  }
+
+  /** Sends the next batch from the spool and settles it; sleeps when there is nothing to send. */
+  async #deliverOnce(): Promise<void> {
+    const limit = this.#singles > 0 ? 1 : this.#maxEvents;
+    const batch: SpoolRecord[] = await this.#spool.peek(limit, this.#maxBytes - BATCH_ENVELOPE, domainOf);
+    if (batch.length === 0) {
+      if (this.#state === "Pending") this.#state = "Ready";
+      await this.#sleep(60_000, true);
+      return;
+    }
+    // Only whole records the spool verified against their checksums go into a body.
+    const single = batch.length === 1 && this.#maxEvents === 1;
+    const body = single
+      ? Buffer.concat([Buffer.from('{"event":'), batch[0]!.payload, Buffer.from("}")])
+      : Buffer.concat([
+          Buffer.from('{"eventList":['),
+          ...batch.flatMap((r, i) => (i ? [Buffer.from(","), r.payload] : [r.payload])),
+          Buffer.from("]}"),
+        ]);
+    const base = this.#baseUrl();
+    const result = await this.#transport.post(
+      base + (single ? this.#paths.single : this.#paths.batch),
+      body,
+      this.#timeoutMs,
+    );
+    await this.#settle(result, batch.length);
   }
 
   async #settle(result: SendResult, count: number): Promise<void> {
@@ -218,6 +252,19 @@ export class VesSinkRunner implements Sink {
       this.#attempt = 0;
       this.#probing = false;
       this.#state = "Ready";
+      if (this.#outage) {
+        const { since, reason, attempts } = this.#outage;
+        this.#opts.log?.info(
+          {
+            reason,
+            failedAttempts: attempts,
+            seconds: Math.round((this.#now() - since) / 1000),
+            queued: this.status().queued,
+          },
+          "VES delivery recovered",
+        );
+        this.#outage = undefined;
+      }
       return;
     }
     this.#error(result.error);
@@ -235,7 +282,7 @@ export class VesSinkRunner implements Sink {
       if (!this.#loggedStatuses.has(key)) {
         this.#loggedStatuses.add(key);
         this.#opts.log?.warn(
-          { sink: this.name, status: result.httpStatus, error: result.error },
+          { status: result.httpStatus, error: result.error },
           "VES collector refused an event; dropped (logged once per status)",
         );
       }
@@ -244,6 +291,15 @@ export class VesSinkRunner implements Sink {
     this.#retries++;
     this.#failures++;
     this.#state = "Retrying";
+    const reason = failureReason(result);
+    if (this.#outage) this.#outage.attempts++;
+    else {
+      this.#outage = { since: this.#now(), reason, attempts: 1 };
+      this.#opts.log?.warn(
+        { reason, error: result.error, target: this.#target, queued: this.status().queued },
+        "VES delivery failing; retrying with backoff (logged again when it recovers)",
+      );
+    }
     const failover = this.#probing || this.#failures >= (this.#opts.failoverAfter ?? 3);
     if (this.#target === "primary" && this.#opts.spec.backupUrl && failover) {
       this.#probing = false;
@@ -252,18 +308,23 @@ export class VesSinkRunner implements Sink {
       this.#failures = 0;
       this.#attempt = 0;
       this.#opts.log?.warn(
-        { sink: this.name, error: result.error },
+        { reason, error: result.error },
         "primary VES collector failing; switching to the backup",
       );
       return;
     }
+    await this.#backoff(result.retryAfterMs);
+  }
+
+  /** Waits the next capped, jittered backoff delay (at least what the collector asked for). */
+  async #backoff(retryAfterMs: number | undefined): Promise<void> {
     const delay = Math.max(
       backoffDelay(this.#attempt++, {
         initial: parseDuration(this.#opts.spec.retry.initialBackoff),
         max: parseDuration(this.#opts.spec.retry.maxBackoff),
         ...(this.#opts.random ? { random: this.#opts.random } : {}),
       }),
-      result.retryAfterMs ?? 0,
+      retryAfterMs ?? 0,
     );
     this.#opts.onBackoff?.(delay);
     await this.#sleep(delay, false);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { EventIdSequence, EventIds, formatEventId } from "./ids.ts";
+import { EventIdSequence, EventIds, epochPrefix, eventIdEpoch, formatEventId } from "./ids.ts";
 
 describe("event ids", () => {
   it("formats a prefix and a zero-padded counter without whitespace", () => {
@@ -25,5 +25,17 @@ describe("event ids", () => {
     const restored = new EventIds(ids.snapshot());
     expect(restored.next("measurement")).toBe("measurement0000000003");
     expect(restored.next("fault")).toBe("fault0000000008");
+  });
+
+  it("makes an epoch from the start time and random bits, so two starts at one clock reading differ", () => {
+    const bits = [Buffer.from([0, 0, 1]), Buffer.from([0xab, 0xcd, 0xef])];
+    const a = eventIdEpoch(1_800_000_000_000, () => bits[0]!);
+    const b = eventIdEpoch(1_800_000_000_000, () => bits[1]!);
+    expect([a, b]).toEqual([
+      `${(1_800_000_000_000).toString(36)}000001`,
+      `${(1_800_000_000_000).toString(36)}abcdef`,
+    ]);
+    expect(new EventIdSequence(epochPrefix("heartbeat", a)).next()).toBe(`heartbeat-${a}-0000000001`);
+    expect(eventIdEpoch(1)).not.toBe(eventIdEpoch(1));
   });
 });

@@ -1,3 +1,5 @@
+import { randomBytes } from "node:crypto";
+
 /** Digits of the counter part of an eventId; ids stay the same length, so they also sort as text, up to 10^10 - 1. */
 export const EVENT_ID_DIGITS = 10;
 
@@ -71,4 +73,19 @@ export class EventIds {
     for (const [key, seq] of this.#sequences) out[key] = seq.last;
     return out;
   }
+}
+
+/**
+ * What makes one run's eventIds unlike any other run's: the start time (ms, base 36) and 24 random bits.
+ * Counters restart with each run, and a run may start with its state directory gone, so the counter alone
+ * would repeat ids a collector has already seen (and would drop as duplicates); the epoch never repeats,
+ * even when two starts read the same clock.
+ */
+export function eventIdEpoch(nowMs: number, random: (bytes: number) => Buffer = randomBytes): string {
+  return `${Math.floor(nowMs).toString(36)}${random(3).toString("hex")}`;
+}
+
+/** The prefix of a series in one run: `heartbeat-<epoch>-`, so ids read `heartbeat-<epoch>-0000000042`. */
+export function epochPrefix(domain: string, epoch: string): string {
+  return `${domain}-${epoch}-`;
 }

@@ -2,6 +2,7 @@
 // directory, enqueues `count` heartbeats numbered after `from`, prints "spooled" once they are on disk, and
 // keeps delivering until killed. `node sink-agent.ts <spoolDir> <url> <count> <from>`.
 import { VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
+import { sinkSpec } from "./sink-spec.ts";
 import { heartbeats } from "./ves-events.ts";
 
 const [spoolDir, url, count, from] = process.argv.slice(2) as [string, string, string, string];
@@ -9,14 +10,7 @@ const sink = await VesSinkRunner.open({
   name: "ves",
   vesVersion: "7.2.1",
   spoolDir,
-  spec: {
-    url,
-    fallbackInterval: "5m",
-    timeout: "2s",
-    batch: { maxEvents: 10, maxBytes: "1Mi" },
-    buffer: { maxBytes: "64Mi", maxAge: "1h" },
-    retry: { initialBackoff: "20ms", maxBackoff: "200ms" },
-  },
+  spec: sinkSpec(url, { timeout: "2s" }),
 });
 sink.enqueue(heartbeats(Number(count), Number(from)));
 await sink.flushed();

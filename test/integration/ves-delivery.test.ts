@@ -3,10 +3,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ListenerProcess } from "../../agent/listener/process.ts";
-import { schemaValidator } from "../../agent/listener/ves-validator.ts";
+import type { ListenerProcess, ListenerProcessOptions } from "../../agent/listener/process.ts";
 import { type VesSinkOptions, VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
 import type { VesSink } from "../../api/v1alpha1/types.ts";
+import { receivedIds, sinkSpec, startListener, until } from "../helpers/delivery.ts";
 import { eventIds, heartbeats } from "../helpers/ves-events.ts";
 
 // The fault-injection suite: the real VES sink (spool, HTTP transport, retry, failover) against the real
@@ -25,24 +25,13 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-async function listener(
-  opts: ConstructorParameters<typeof ListenerProcess>[0] = {},
-): Promise<ListenerProcess> {
-  const l = new ListenerProcess({ port: 0, validate: schemaValidator(), ...opts });
-  await l.start();
+async function listener(opts: ListenerProcessOptions = {}): Promise<ListenerProcess> {
+  const l = await startListener(opts);
   listeners.push(l);
   return l;
 }
 
-const spec = (url: string, over: Partial<VesSink> = {}): VesSink => ({
-  url,
-  fallbackInterval: "5m",
-  timeout: "1s",
-  batch: { maxEvents: 10, maxBytes: "1Mi" },
-  buffer: { maxBytes: "64Mi", maxAge: "1h" },
-  retry: { initialBackoff: "20ms", maxBackoff: "200ms" },
-  ...over,
-});
+const spec = sinkSpec;
 
 async function sink(
   url: string,
@@ -59,12 +48,7 @@ async function sink(
   return s;
 }
 
-async function received(l: ListenerProcess): Promise<string[]> {
-  const body = (await (await fetch(`${l.url}/control/events`)).json()) as {
-    events: { event: { commonEventHeader: { eventId: string } } }[];
-  };
-  return eventIds(body.events.map((e) => e.event));
-}
+const received = receivedIds;
 
 async function faults(l: ListenerProcess, patch: object): Promise<void> {
   const res = await fetch(`${l.url}/control/faults`, {
@@ -73,14 +57,6 @@ async function faults(l: ListenerProcess, patch: object): Promise<void> {
     body: JSON.stringify(patch),
   });
   expect(res.status).toBe(200);
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 describe("VES delivery against vesmon-listener", () => {

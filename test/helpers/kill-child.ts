@@ -1,0 +1,40 @@
+// A child process for the SIGKILL delivery test: the real VES sink (spool, transport, retry) on a spool
+// directory. Prints "open" once the spool is recovered, then appends numbered events `from` to
+// `from + count - 1` in groups of 5, printing "appended <n>" once every event below n is in the spool, then
+// keeps delivering and prints "queued <n>" every 20 ms, until killed. It imports the sink and little else,
+// so that it starts fast: the parent builds the events (numberedEvents) and writes them to a JSON file.
+// `node kill-child.ts <spoolDir> <url> <from> <count> <events.json>`.
+import { readFile } from "node:fs/promises";
+import { VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
+import { sinkSpec } from "./sink-spec.ts";
+
+const [spoolDir, url, from, count, eventsFile] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
+const events = JSON.parse(await readFile(eventsFile, "utf8")) as object[];
+const sink = await VesSinkRunner.open({
+  name: "ves",
+  vesVersion: "7.2.1",
+  spoolDir,
+  spec: sinkSpec(url, {
+    timeout: "20s",
+    batch: { maxEvents: 5, maxBytes: "1Mi" },
+    // Segment files of 1 MiB (maxBytes / 8), so kills also land around segment rolls and deletions.
+    buffer: { maxBytes: "8Mi", maxAge: "1h" },
+  }),
+});
+process.stdout.write("open\n");
+const first = Number(from);
+const end = first + Number(count);
+for (let i = first; i < end; i += 5) {
+  sink.enqueue(events.slice(i - first, Math.min(i + 5, end) - first));
+  await sink.flushed();
+  process.stdout.write(`appended ${Math.min(i + 5, end)}\n`);
+}
+// The parent stops reading once it has what it needs; a closed pipe is no reason to die before the kill.
+process.stdout.on("error", () => {});
+setInterval(() => process.stdout.write(`queued ${sink.status().queued}\n`), 20);
