@@ -2,13 +2,17 @@ import Fastify, { type FastifyInstance } from "fastify";
 import type { Agent } from "./agent.ts";
 import { type AgentMetrics, measurementMetrics } from "./metrics.ts";
 
-/** Builds the agent's HTTP server (no listen): /healthz, /readyz (after the first apply), /metrics. */
+/**
+ * Builds the agent's HTTP server (no listen): /healthz, /readyz (200 once every profile that should run runs,
+ * else 503 with the reason), /metrics.
+ */
 export function buildServer(agent: Agent, metrics: AgentMetrics): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/readyz", async (_req, reply) => {
-    if (agent.ready) return { status: "ready", applies: agent.applyCount };
-    return reply.code(503).send({ status: "waiting for the first configuration" });
+    const r = agent.readiness();
+    if (r.ready) return { status: "ready", applies: agent.applyCount };
+    return reply.code(503).send({ status: "not ready", reason: r.reason });
   });
   app.get("/metrics", async (_req, reply) => {
     const own = await metrics.registry.metrics();

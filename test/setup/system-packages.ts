@@ -21,6 +21,11 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
     neededBy: "kubectl against the fake API server in the e2e test",
     unlessCommand: "kubectl",
   },
+  {
+    name: "prometheus",
+    neededBy:
+      "promtool check metrics/rules, promtool test rules and a real Prometheus scraping the agent and operator",
+  },
   { name: "golang-go", neededBy: "building the offline Helm chart renderer (test/chart/render.go)" },
   { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig functions for the chart renderer" },
   { name: "golang-gopkg-yaml.v3-dev", neededBy: "YAML for the chart renderer (values, toYaml)" },
