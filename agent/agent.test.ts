@@ -9,6 +9,7 @@ import type { MonitoringProfile } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { ManualTimers } from "../test/helpers/manual-timers.ts";
 import { Agent } from "./agent.ts";
+import { summarizeChanges } from "./apply-changes.ts";
 import type { CollectorFactory } from "./collectors/collector.ts";
 import { CollectorRegistry } from "./collectors/registry.ts";
 import { HOST } from "./collectors/sample.ts";
@@ -290,5 +291,93 @@ describe("Agent", () => {
     await t.step(1000);
     await t.agent.close();
     expect(t.timers.pending).toBe(0);
+  });
+});
+
+describe("Agent readiness", () => {
+  it("is not ready before the first configuration", async () => {
+    const t = await setup();
+    expect(t.agent.readiness()).toEqual({ ready: false, reason: "waiting for the first configuration" });
+  });
+
+  it("is not ready while an Atomic profile with no earlier generation runs nothing, and ready once it runs", async () => {
+    const t = await setup();
+    t.broken.add("create:memory");
+    const atomic = (generation: number) =>
+      profile("p", generation, basic([{ name: "memory", interval: "1s" }], { applyPolicy: "Atomic" }));
+    await t.agent.apply([atomic(1)]);
+    expect(t.agent.readiness()).toEqual({
+      ready: false,
+      reason: expect.stringMatching(
+        /^profiles not running: p: Atomic: job memory-[0-9a-f]+: memory cannot start; nothing runs$/,
+      ),
+    });
+    t.broken.delete("create:memory");
+    await t.agent.apply([atomic(2)]);
+    expect(t.agent.readiness()).toEqual({ ready: true });
+    // A refused later generation leaves generation 2 running: still ready, as Atomic allows.
+    t.broken.add("create:load");
+    await t.agent.apply([
+      profile("p", 3, basic([{ name: "load", interval: "1s" }], { applyPolicy: "Atomic" })),
+    ]);
+    expect(t.agent.status().profiles[0]).toMatchObject({ state: "Refused", appliedGeneration: 2 });
+    expect(t.agent.readiness()).toEqual({ ready: true });
+    await t.agent.close();
+  });
+
+  it("is ready under BestEffort with a failing job, and with no profile at all", async () => {
+    const t = await setup();
+    t.broken.add("create:memory");
+    await t.agent.apply([profile("p", 1, basic([{ name: "memory", interval: "1s" }]))]);
+    expect(t.agent.readiness()).toEqual({ ready: true });
+    await t.agent.apply([]);
+    expect(t.agent.readiness()).toEqual({ ready: true });
+    await t.agent.close();
+  });
+});
+
+describe("Agent change report", () => {
+  it("names the jobs started, stopped and changed and the sinks opened, closed and reopened", async () => {
+    const t = await setup();
+    const first = await t.agent.apply([
+      profile(
+        "p",
+        1,
+        basic([
+          { name: "load", interval: "1s" },
+          { name: "cpu", interval: "1s" },
+        ]),
+      ),
+    ]);
+    expect(first.changes).toEqual({
+      jobsStarted: ["p/load", "p/cpu"],
+      jobsStopped: [],
+      jobsChanged: [],
+      sinksOpened: ["p/out (stdout)"],
+      sinksClosed: [],
+      sinksReopened: [],
+    });
+    const edited = {
+      ...basic([
+        { name: "load", interval: "5s" },
+        { name: "memory", interval: "1s" },
+      ]),
+      sinks: [{ name: "scrape", prometheus: {} }],
+    };
+    const second = await t.agent.apply([profile("p", 2, edited)]);
+    expect(second.changes).toEqual({
+      jobsStarted: ["p/memory"],
+      jobsStopped: ["p/cpu"],
+      jobsChanged: ["p/load (interval 1s → 5s)"],
+      sinksOpened: ["p/scrape (prometheus)"],
+      sinksClosed: ["p/out (stdout)"],
+      sinksReopened: [],
+    });
+    expect(summarizeChanges(second.changes)).toBe(
+      "started p/memory; stopped p/cpu; changed p/load (interval 1s → 5s); opened sink p/scrape (prometheus); closed sink p/out (stdout)",
+    );
+    const same = await t.agent.apply([profile("p", 3, edited)]);
+    expect(summarizeChanges(same.changes)).toBe("nothing changed");
+    await t.agent.close();
   });
 });

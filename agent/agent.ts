@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { ResolvedProfileSpec } from "../api/v1alpha1/types.ts";
+import { type ApplyChanges, applyChanges, type RunningSet } from "./apply-changes.ts";
 import type { CollectorEnv } from "./collectors/collector.ts";
 import type { CollectorRegistry } from "./collectors/registry.ts";
 import {
@@ -32,7 +33,16 @@ export interface AgentStatus {
 export interface ApplyReport {
   applied: string[];
   refused: { profile: string; message: string }[];
+  /** What started, stopped and changed, for the log. */
+  changes: ApplyChanges;
   durationMs: number;
+}
+
+/** Whether the agent runs what it was asked to: /readyz and `vesmon_agent_ready`. */
+export interface Readiness {
+  ready: boolean;
+  /** Why not, naming each profile that should run and does not. */
+  reason?: string;
 }
 
 /** Settings of the agent. */
@@ -58,6 +68,8 @@ export class Agent {
   readonly #reports = new Map<string, ProfileReport>();
   #applying: Promise<unknown> = Promise.resolve();
   #applied = 0;
+  /** The profiles of the last configuration applied: those that should run. */
+  #wanted: string[] = [];
 
   constructor(opts: AgentOptions) {
     this.#opts = opts;
@@ -72,9 +84,26 @@ export class Agent {
     });
   }
 
-  /** True once a configuration has been applied. */
-  get ready(): boolean {
-    return this.#applied > 0;
+  /**
+   * Ready once a configuration has been applied and every profile in it runs: BestEffort profiles run what
+   * started; an Atomic profile whose new generation was refused counts while its previous one runs. A profile
+   * with nothing running (its sinks or state could not open, or Atomic with no earlier generation) is not ready.
+   */
+  readiness(): Readiness {
+    if (this.#applied === 0) return { ready: false, reason: "waiting for the first configuration" };
+    const idle = this.#wanted.filter((name) => !this.#pipelines.has(name));
+    if (!idle.length) return { ready: true };
+    const why = idle.map((name) => `${name}: ${this.#reports.get(name)?.message ?? "not running"}`);
+    return { ready: false, reason: `profiles not running: ${why.join("; ")}` };
+  }
+
+  #running(): RunningSet {
+    return {
+      jobs: [...this.#pipelines].flatMap(([profile, p]) =>
+        p.spec.collectors.map((c) => ({ profile, id: jobFor(c).id, spec: c })),
+      ),
+      sinks: [...this.#pipelines].flatMap(([profile, p]) => p.openSinks().map((s) => ({ profile, ...s }))),
+    };
   }
 
   /** Number of configurations applied. */
@@ -91,6 +120,8 @@ export class Agent {
 
   async #apply(profiles: readonly PipelineProfile[]): Promise<ApplyReport> {
     const started = this.#opts.timers.now();
+    const before = this.#running();
+    this.#wanted = profiles.map((p) => p.name);
     const wanted = new Map(profiles.map((p) => [p.name, p]));
     const refused: { profile: string; message: string }[] = [];
     // Step 1: BestEffort profiles get their new jobs; Atomic ones keep what they run for now.
@@ -169,7 +200,12 @@ export class Agent {
     // Jobs no pipeline uses any more (e.g. a profile whose sinks could not open) are stopped.
     await this.#scheduler.apply(union([...this.#pipelines.values()].map((p) => p.spec)));
     this.#applied++;
-    return { applied, refused, durationMs: this.#opts.timers.now() - started };
+    return {
+      applied,
+      refused,
+      changes: applyChanges(before, this.#running()),
+      durationMs: this.#opts.timers.now() - started,
+    };
   }
 
   /** Reports a configuration the agent could not even read (e.g. invalid YAML), keeping everything as it is. */

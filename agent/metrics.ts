@@ -1,19 +1,28 @@
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { Agent } from "./agent.ts";
+import type { Agent, AgentStatus } from "./agent.ts";
 import { registerLibvirtMetrics } from "./libvirt/metrics.ts";
-import { prometheusLabels, prometheusName } from "./prometheus-names.ts";
+import { prometheusLabels, prometheusSeries } from "./prometheus-names.ts";
 
-/** The agent's own metrics, collected from its status at scrape time, on a registry of their own. */
+type JobStatus = AgentStatus["jobs"][number];
+type SinkStatus = AgentStatus["sinks"][number];
+type Kind = "gauge" | "counter";
+
+/**
+ * The agent's own metrics, collected from its status at scrape time, on a registry of their own. Collector
+ * series are labelled by `profile` and `collector` (a job shared by two profiles shows under each), never by
+ * the job's config hash, so a profile edit keeps its series. Counters restart from zero when a job or sink is
+ * restarted, which `rate()` and `increase()` handle as a reset.
+ */
 export class AgentMetrics {
   readonly registry = new Registry();
   readonly applies: Counter;
   readonly applyDuration: Histogram;
 
-  constructor(agent: Agent) {
+  constructor(agent: Pick<Agent, "status" | "readiness">) {
     const r = this.registry;
     this.applies = new Counter({
       name: "vesmon_agent_applies_total",
-      help: "Configurations applied.",
+      help: "Configurations applied, by result (applied, refused).",
       labelNames: ["result"],
       registers: [r],
     });
@@ -23,62 +32,103 @@ export class AgentMetrics {
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30],
       registers: [r],
     });
-    const jobGauge = (
+    new Gauge({
+      name: "vesmon_agent_ready",
+      help: "1 while /readyz answers 200: every profile that should run is running.",
+      registers: [r],
+      collect() {
+        this.set(agent.readiness().ready ? 1 : 0);
+      },
+    });
+    type Row = [labels: Record<string, string>, value: number | undefined];
+    // One family read from the agent's status at scrape time; a counter is set to its total by inc() after a reset.
+    const family = (type: Kind, name: string, help: string, labelNames: string[], rows: () => Row[]) => {
+      const config = {
+        name,
+        help,
+        labelNames,
+        registers: [r],
+        collect(this: Gauge | Counter) {
+          this.reset();
+          for (const [labels, v] of rows())
+            if (v === undefined) continue;
+            else if (this instanceof Gauge) this.set(labels, v);
+            else this.inc(labels, v);
+        },
+      };
+      return type === "gauge" ? new Gauge(config) : new Counter(config);
+    };
+    const jobs = (value: (j: JobStatus) => number | undefined) => (): Row[] =>
+      agent
+        .status()
+        .jobs.flatMap((j) =>
+          j.profiles.map((profile): Row => [{ profile, collector: j.collector }, value(j)]),
+        );
+    const job = (type: Kind, name: string, help: string, value: (j: JobStatus) => number | undefined) =>
+      family(type, name, help, ["profile", "collector"], jobs(value));
+    const sink = (type: Kind, name: string, help: string, value: (s: SinkStatus) => number | undefined) =>
+      family(type, name, help, ["profile", "sink", "kind"], () =>
+        agent.status().sinks.map((s): Row => [{ profile: s.profile, sink: s.name, kind: s.kind }, value(s)]),
+      );
+    const JOB_FAMILIES: [
+      type: Kind,
       name: string,
       help: string,
-      value: (j: ReturnType<Agent["status"]>["jobs"][number]) => number | undefined,
-    ) =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ["job", "collector"],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const j of agent.status().jobs) {
-            const v = value(j);
-            if (v !== undefined) this.set({ job: j.id, collector: j.collector }, v);
-          }
-        },
-      });
-    jobGauge("vesmon_scrape_collector_success", "1 when the job's last collection succeeded.", (j) =>
-      j.state === "Running" ? 1 : 0,
-    );
-    jobGauge("vesmon_scrape_collector_duration_seconds", "Duration of the job's last collection.", (j) =>
-      j.lastDurationMs === undefined ? undefined : j.lastDurationMs / 1000,
-    );
-    jobGauge(
-      "vesmon_scrape_collector_skipped_total",
-      "Ticks skipped because the previous collection still ran.",
-      (j) => j.skipped,
-    );
-    jobGauge(
-      "vesmon_scrape_collector_collections_total",
-      "Collections the job started since it started.",
-      (j) => j.collections,
-    );
-    jobGauge(
-      "vesmon_scrape_collector_missed_total",
-      "Ticks of the job's schedule with no collection: skipped, or lost to a timer fired an interval late.",
-      (j) => j.missed,
-    );
-    const sinkGauge = (name: string, help: string, key: "queued" | "queuedBytes" | "delivered" | "retries") =>
-      new Gauge({
-        name,
-        help,
-        labelNames: ["profile", "sink", "kind"],
-        registers: [r],
-        collect() {
-          this.reset();
-          for (const s of agent.status().sinks)
-            this.set({ profile: s.profile, sink: s.name, kind: s.kind }, s[key]);
-        },
-      });
-    sinkGauge("vesmon_sink_queued_events", "Events waiting in the sink's spool.", "queued");
-    sinkGauge("vesmon_sink_queued_bytes", "Bytes waiting in the sink's spool.", "queuedBytes");
-    sinkGauge("vesmon_sink_delivered_events_total", "Events delivered since start.", "delivered");
+      value: (j: JobStatus) => number | undefined,
+    ][] = [
+      [
+        "gauge",
+        "success",
+        "1 when the collector's last collection succeeded.",
+        (j) => (j.state === "Running" ? 1 : 0),
+      ],
+      [
+        "gauge",
+        "duration_seconds",
+        "Duration of the collector's last collection.",
+        (j) => (j.lastDurationMs === undefined ? undefined : j.lastDurationMs / 1000),
+      ],
+      ["gauge", "interval_seconds", "The collector's interval.", (j) => j.intervalMs / 1000],
+      [
+        "counter",
+        "skipped_total",
+        "Ticks skipped because the previous collection still ran.",
+        (j) => j.skipped,
+      ],
+      [
+        "counter",
+        "collections_total",
+        "Collections started since the collector's job started.",
+        (j) => j.collections,
+      ],
+      [
+        "counter",
+        "missed_total",
+        "Ticks of the collector's schedule with no collection: skipped, or lost to a timer fired an interval late.",
+        (j) => j.missed,
+      ],
+    ];
+    for (const [type, name, help, value] of JOB_FAMILIES)
+      job(type, `vesmon_scrape_collector_${name}`, help, value);
+    const SINK_FAMILIES: [
+      type: Kind,
+      name: string,
+      help: string,
+      value: (s: SinkStatus) => number | undefined,
+    ][] = [
+      ["gauge", "queued_events", "Events waiting in the sink's spool.", (s) => s.queued],
+      ["gauge", "queued_bytes", "Bytes waiting in the sink's spool.", (s) => s.queuedBytes],
+      [
+        "gauge",
+        "last_delivery_timestamp_seconds",
+        "When the sink last delivered, seconds since the epoch.",
+        (s) => (s.lastDeliveryTime ? Date.parse(s.lastDeliveryTime) / 1000 : undefined),
+      ],
+      ["counter", "delivered_events_total", "Events delivered since the sink opened.", (s) => s.delivered],
+      ["counter", "retries_total", "Delivery attempts retried since the sink opened.", (s) => s.retries],
+    ];
+    for (const [type, name, help, value] of SINK_FAMILIES) sink(type, `vesmon_sink_${name}`, help, value);
     sinkDropMetrics(agent, r);
-    sinkGauge("vesmon_sink_retries_total", "Delivery attempts retried since start.", "retries");
     registerLibvirtMetrics(r);
   }
 }
@@ -87,7 +137,7 @@ export class AgentMetrics {
  * Per sink with a spool: events dropped by reason and damaged bytes skipped (counters read from the sink's
  * own counts at scrape time), and whether the spool can write (0 while it refuses new events, e.g. a full disk).
  */
-function sinkDropMetrics(agent: Agent, registry: Registry): void {
+function sinkDropMetrics(agent: Pick<Agent, "status">, registry: Registry): void {
   new Counter({
     name: "vesmon_sink_dropped_events_total",
     help: "Events dropped since start, by reason: full, expired, refused_4xx, corrupt, disk_full, write_error.",
@@ -125,29 +175,43 @@ function sinkDropMetrics(agent: Agent, registry: Registry): void {
   });
 }
 
-/** The measurements of every profile with a `prometheus` sink, in the exposition format. */
+/**
+ * The measurements of every profile with a `prometheus` sink, in the exposition format: one family per
+ * catalogue metric (named by `prometheusSeries`, in base units, counters typed counter), labelled with the
+ * profile. Series of one family with different label sets (VMs with different metadata) get the union of
+ * the label names, absent ones empty, which Prometheus treats as unset.
+ */
 export async function measurementMetrics(agent: Agent): Promise<string> {
-  const r = new Registry();
-  const gauges = new Map<string, Gauge>();
+  const families = new Map<
+    string,
+    { type: "counter" | "gauge"; help: string; rows: { labels: Record<string, string>; value: number }[] }
+  >();
   for (const sink of agent.prometheusSinks())
     for (const s of sink.samples()) {
-      const name = prometheusName(s);
-      const labels = { ...prometheusLabels(s), profile: sink.profile };
-      let g = gauges.get(name);
-      if (!g) {
-        g = new Gauge({
-          name,
-          help: `${s.metric} (${s.unit})`,
-          labelNames: Object.keys(labels),
-          registers: [r],
-        });
-        gauges.set(name, g);
+      const series = prometheusSeries(s.metric, s.unit);
+      if (!series) continue;
+      let f = families.get(series.name);
+      if (!f) {
+        f = { type: series.type, help: series.help, rows: [] };
+        families.set(series.name, f);
       }
-      try {
-        g.set(labels, s.value);
-      } catch {
-        // A series with labels this gauge was not declared with (another VM's metadata): skip it.
-      }
+      f.rows.push({
+        labels: { ...prometheusLabels(s), profile: sink.profile },
+        value: s.value * series.scale,
+      });
     }
+  const r = new Registry();
+  for (const [name, f] of families) {
+    const labelNames = [...new Set(f.rows.flatMap((row) => Object.keys(row.labels)))];
+    const full = (labels: Record<string, string>) =>
+      Object.fromEntries(labelNames.map((k) => [k, labels[k] ?? ""]));
+    if (f.type === "counter") {
+      const c = new Counter({ name, help: f.help, labelNames, registers: [r] });
+      for (const row of f.rows) c.inc(full(row.labels), row.value);
+    } else {
+      const g = new Gauge({ name, help: f.help, labelNames, registers: [r] });
+      for (const row of f.rows) g.set(full(row.labels), row.value);
+    }
+  }
   return r.metrics();
 }

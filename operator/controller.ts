@@ -218,6 +218,14 @@ export class Controller {
     }
   }
 
+  /** Each profile's status as last stored (what the roll-ups wrote), for /metrics. */
+  profileStatuses(): { name: string; status?: MonitoringProfileStatus }[] {
+    return [...this.#profiles.cache.values()].map((raw) => {
+      const status = (raw as { status?: MonitoringProfileStatus }).status;
+      return { name: raw.metadata.name, ...(status ? { status } : {}) };
+    });
+  }
+
   /** Profiles as validated (defaults applied); a stored object the validator refuses is left out. */
   #validProfiles(): MonitoringProfile[] {
     const out: MonitoringProfile[] = [];

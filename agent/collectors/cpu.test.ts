@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { FIXTURE_ROOT, testEnv } from "../../test/helpers/collector-env.ts";
 import { SourceUnavailableError } from "./collector.ts";
 import { CPU_STATES, cpuCollector, parseProcStat } from "./cpu.ts";
-import type { CollectResult } from "./sample.ts";
+import type { CollectResult, Sample } from "./sample.ts";
 
 const roots: string[] = [];
 afterEach(async () => {
@@ -30,17 +30,22 @@ function line(cpu: string, user: bigint | number, system: number, idle: number, 
   return `${cpu} ${user} 0 ${system} ${idle} ${iowait} 0 0 0 ${guest} 0`;
 }
 
+/** The shares, without the accumulated-seconds counter every read also carries. */
+function percent(result: CollectResult): Sample[] {
+  return result.samples.filter((s) => s.metric !== "host.cpu.seconds.total");
+}
+
 /** state → percent for one CPU label; `usage` for host.cpu.usage.percent. */
 function shares(result: CollectResult, cpu: string): Record<string, number> {
   return Object.fromEntries(
-    result.samples
+    percent(result)
       .filter((s) => s.labels?.cpu === cpu)
       .map((s) => [s.metric === "host.cpu.usage.percent" ? "usage" : s.labels?.state, s.value]),
   );
 }
 
 function cpuLabels(result: CollectResult): string[] {
-  return [...new Set(result.samples.map((s) => s.labels?.cpu))] as string[];
+  return [...new Set(percent(result).map((s) => s.labels?.cpu))] as string[];
 }
 
 describe("parseProcStat", () => {
@@ -100,7 +105,18 @@ describe("cpu collector", () => {
     const clock = { now: 1_000_000 };
     const collector = await cpuCollector.create(spec, testEnv({ root }, clock));
     await writeStat(root, [line("cpu", 1000, 500, 8000, 100, 100), line("cpu0", 1000, 500, 8000, 100, 100)]);
-    expect(await collector.collect()).toEqual({ time: 1_000_000, samples: [], errors: [] });
+    const first = await collector.collect();
+    expect(percent(first)).toEqual([]);
+    // The counter is there from the first read: /proc/stat ticks at USER_HZ 100, as seconds.
+    const seconds = first.samples.filter((s) => s.labels?.cpu === "total");
+    expect(Object.fromEntries(seconds.map((s) => [s.labels?.state, s.value]))).toMatchObject({
+      user: 10,
+      system: 5,
+      idle: 80,
+      iowait: 1,
+      guest: 1,
+    });
+    expect(seconds.every((s) => s.metric === "host.cpu.seconds.total" && s.unit === "seconds")).toBe(true);
 
     clock.now += 10_000;
     // +50 user (20 of them guest), +25 system, +100 idle, +25 iowait: 200 ticks.
@@ -123,11 +139,12 @@ describe("cpu collector", () => {
     };
     expect(shares(result, "total")).toEqual(expected);
     expect(shares(result, "0")).toEqual(expected);
-    expect(result.samples.filter((s) => s.labels?.cpu === "total").map((s) => s.metric)).toEqual([
-      ...CPU_STATES.map(() => "host.cpu.percent"),
-      "host.cpu.usage.percent",
-    ]);
-    expect(result.samples.every((s) => s.unit === "percent" && s.source.kind === "host" && !s.suspect)).toBe(
+    expect(
+      percent(result)
+        .filter((s) => s.labels?.cpu === "total")
+        .map((s) => s.metric),
+    ).toEqual([...CPU_STATES.map(() => "host.cpu.percent"), "host.cpu.usage.percent"]);
+    expect(percent(result).every((s) => s.unit === "percent" && s.source.kind === "host" && !s.suspect)).toBe(
       true,
     );
   });
@@ -167,7 +184,7 @@ describe("cpu collector", () => {
     ]);
     const reset = await collector.collect();
     expect(cpuLabels(reset)).toEqual(["total", "0"]);
-    expect(reset.samples.every((s) => s.value >= 0 && s.value <= 100)).toBe(true);
+    expect(percent(reset).every((s) => s.value >= 0 && s.value <= 100)).toBe(true);
     clock.now += 1000;
     await writeStat(root, [
       line("cpu", 220, 0, 260, 0),
@@ -188,8 +205,8 @@ describe("cpu collector", () => {
     await writeStat(root, [line("cpu", 40, 0, 250, 0)]);
     const result = await collector.collect();
     expect(shares(result, "total")).toMatchObject({ user: 25, idle: 75, usage: 25 });
-    expect(result.samples.length).toBeGreaterThan(0);
-    expect(result.samples.every((s) => s.suspect === true)).toBe(true);
+    expect(percent(result).length).toBeGreaterThan(0);
+    expect(percent(result).every((s) => s.suspect === true)).toBe(true);
   });
 
   it("keeps the other CPUs going when one goes offline and comes back", async () => {
@@ -236,6 +253,6 @@ describe("cpu collector", () => {
     const result = await collector.collect();
     expect(result.errors).toEqual([]);
     expect(result.samples.some((s) => s.metric === "host.cpu.usage.percent")).toBe(true);
-    expect(result.samples.every((s) => s.value >= 0 && s.value <= 100)).toBe(true);
+    expect(percent(result).every((s) => s.value >= 0 && s.value <= 100)).toBe(true);
   });
 });

@@ -63,6 +63,20 @@ export function parseProcStat(text: string): ProcStat {
   return { cpus, skipped };
 }
 
+/** The kernel's USER_HZ: /proc/stat counts in 1/100 s on every architecture Linux exports it for. */
+const USER_HZ = 100;
+
+/** The accumulated time per state as a counter in seconds, for Prometheus's `rate()`. */
+function seconds(cpu: string, times: CpuTimes): Sample[] {
+  return CPU_STATES.map((state) => ({
+    metric: "host.cpu.seconds.total",
+    value: Number(times[state]) / USER_HZ,
+    unit: "seconds",
+    source: HOST,
+    labels: { cpu, state },
+  }));
+}
+
 class CpuCollector implements Collector {
   readonly name = "cpu" as const;
   readonly #env: CollectorEnv;
@@ -80,7 +94,8 @@ class CpuCollector implements Collector {
     const stat = parseProcStat(await readSource(path));
     const samples: Sample[] = [];
     for (const [cpu, times] of stat.cpus) {
-      if (cpu === "total" || this.#perCpu) samples.push(...this.#percentages(cpu, times, time));
+      if (cpu === "total" || this.#perCpu)
+        samples.push(...this.#percentages(cpu, times, time), ...seconds(cpu, times));
     }
     this.#counters.sweep();
     const errors = stat.skipped.map(

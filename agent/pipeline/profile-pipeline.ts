@@ -214,6 +214,11 @@ export class ProfilePipeline {
   }
 
   /** The Prometheus sinks of this profile, for /metrics. */
+  /** The open sinks, each with the key of the settings it was opened with (for the agent's change log). */
+  openSinks(): { name: string; kind: Sink["kind"]; key: string }[] {
+    return [...this.#sinks].map(([name, held]) => ({ name, kind: held.sink.kind, key: held.key }));
+  }
+
   prometheusSinks(): PrometheusSink[] {
     return [...this.#sinks.values()].map((s) => s.sink).filter((s) => s instanceof PrometheusSink);
   }

@@ -22,6 +22,10 @@ function byCpuOrder(a: string, b: string): number {
 /** Host cpuUsageArray: `total` and `cpu0`, `cpu1`, … with the share of each /proc/stat state, averaged over the window. */
 export function hostCpuUsage(p: SeriesPicker): CpuUsage[] {
   const out: CpuUsage[] = [];
+  // The accumulated seconds are for Prometheus; VES reports the shares below, so they stay out of the event.
+  for (const cpu of p.instances(["host.cpu.seconds.total"], "cpu"))
+    for (const state of p.instances(["host.cpu.seconds.total"], "state"))
+      p.take("host.cpu.seconds.total", { cpu, state });
   for (const cpu of p.instances(["host.cpu.percent", "host.cpu.usage.percent"], "cpu").sort(byCpuOrder)) {
     const usage = p.take("host.cpu.usage.percent", { cpu });
     const idle = p.peek("host.cpu.percent", { cpu, state: "idle" });

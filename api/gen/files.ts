@@ -18,6 +18,6 @@ export async function generatedFiles(): Promise<Map<string, string>> {
   }
   files.set("api/v1alpha1/types.ts", await renderTypes());
   files.set("docs/api.md", renderApiDocs());
-  files.set("docs/metrics.md", renderMetricDocs());
+  files.set("docs/metrics.md", await renderMetricDocs());
   return files;
 }

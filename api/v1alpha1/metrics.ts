@@ -42,6 +42,12 @@ export const METRICS: readonly MetricInfo[] = [
       "Share of CPU time per state (user … guest_nice) over the interval; cpu is total or the CPU number",
     ],
     ["host.cpu.usage.percent", "percent", "cpu", "CPU busy: 100 minus idle and iowait"],
+    [
+      "host.cpu.seconds.total",
+      "seconds",
+      "cpu,state",
+      "CPU time per state since boot (/proc/stat at USER_HZ 100), as node_cpu_seconds_total; not in VES events",
+    ],
   ]),
   ...group("memory", [
     ["host.memory.total", "bytes", "", "MemTotal"],

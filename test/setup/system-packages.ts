@@ -27,6 +27,11 @@ export const SYSTEM_PACKAGES: SystemPackage[] = [
   },
   { name: "runc", neededBy: "podman's runtime here (crun 1.8 refuses cgroup v1 hybrid hosts)" },
   { name: "mmdebstrap", neededBy: "the Debian base image the image tests build on" },
+  {
+    name: "prometheus",
+    neededBy:
+      "promtool check metrics/rules, promtool test rules and a real Prometheus scraping the agent and operator",
+  },
   { name: "golang-go", neededBy: "building the offline Helm chart renderer (test/chart/render.go)" },
   { name: "golang-github-masterminds-sprig-dev", neededBy: "sprig functions for the chart renderer" },
   { name: "golang-gopkg-yaml.v3-dev", neededBy: "YAML for the chart renderer (values, toYaml)" },
