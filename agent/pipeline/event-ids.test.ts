@@ -8,6 +8,7 @@ import type { MonitoringProfile } from "../../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../../api/v1alpha1/validators.ts";
 import { ManualTimers } from "../../test/helpers/manual-timers.ts";
 import { HOST } from "../collectors/sample.ts";
+import { DEFAULT_RAISE_AFTER } from "../faults/collector-failures.ts";
 import { jobFor } from "../scheduler/job.ts";
 import { ProfilePipeline } from "./profile-pipeline.ts";
 
@@ -39,8 +40,8 @@ interface Header {
   sequence: number;
 }
 
-/** One agent run of five windows on `stateDir`: measurements, heartbeats, and a collector fault raised (and, in
- * every other window, cleared). Returns the headers of what it emitted. */
+/** One agent run of eight windows on `stateDir`: measurements, heartbeats, and a collector fault raised after
+ * DEFAULT_RAISE_AFTER failed collections in a row, then cleared. Returns the headers of what it emitted. */
 async function run(stateDir: string): Promise<Header[]> {
   const timers = new ManualTimers();
   timers.advance(START);
@@ -56,9 +57,9 @@ async function run(stateDir: string): Promise<Header[]> {
     { node: "node-a", timers, stateDir, credentialsDir: "/nonexistent", stdout: out, log },
   );
   const job = jobFor(spec.collectors[0]!);
-  for (let s = 0; s < 5; s++) {
+  for (let s = 0; s < 8; s++) {
     const time = timers.now();
-    if (s % 2 === 0)
+    if (s < 1 || s >= 1 + DEFAULT_RAISE_AFTER)
       p.onOutcome({
         job,
         ok: true,
