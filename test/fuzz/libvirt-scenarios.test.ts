@@ -7,11 +7,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LibvirtClient, type LifecycleEventInfo } from "../../agent/libvirt/client.ts";
 import { LibvirtConnectionError, LibvirtTimeoutError } from "../../agent/libvirt/errors.ts";
 import { LibvirtHealthRegistry } from "../../agent/libvirt/health.ts";
-import { MessageType, Proc, REMOTE_PROGRAM } from "../../agent/libvirt/protocol.ts";
+import { MessageType, Proc } from "../../agent/libvirt/protocol.ts";
 import {
   capturedPackets,
   type FakeConnection,
   type FakeLibvirtd,
+  lifecycleMessage,
   startFakeLibvirtd,
   withSerial,
 } from "../helpers/fake-libvirtd.ts";
@@ -223,17 +224,6 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     return { c, events };
   }
 
-  /** The lifecycle event header (prog, proc 318, MESSAGE, serial 0) with `body`. */
-  const lifecycle = (body: Buffer) => {
-    const h = Buffer.alloc(28);
-    h.writeUInt32BE(28 + body.length, 0);
-    h.writeUInt32BE(REMOTE_PROGRAM, 4);
-    h.writeUInt32BE(1, 8);
-    h.writeUInt32BE(Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE, 12);
-    h.writeUInt32BE(MessageType.MESSAGE, 16);
-    return Buffer.concat([h, body]);
-  };
-
   it.each([
     { name: "40 random bytes", body: () => randomBytes(prng(40), 40) },
     { name: "only the callback id", body: () => u32(0) },
@@ -246,7 +236,7 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     async ({ body }) => {
       const { c, events } = await subscribed();
       const before = fake.accepted;
-      for (const conn of fake.connections) conn.write(lifecycle(body()));
+      for (const conn of fake.connections) conn.write(lifecycleMessage(body()));
       await fake.waitForConnections(before + 1);
       expect(await recovers(c)).toBe(1);
       expect(c.health().lastError?.reason).toBe("protocol");
@@ -259,7 +249,9 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
 
   it("a corrupt event in the same chunk as a valid stats reply fails that call with a typed error", async () => {
     const { c } = await subscribed();
-    onStats((_s, conn, reply) => conn.write(Buffer.concat([lifecycle(randomBytes(prng(7), 40)), reply])));
+    onStats((_s, conn, reply) =>
+      conn.write(Buffer.concat([lifecycleMessage(randomBytes(prng(7), 40)), reply])),
+    );
     const err = await c.getAllDomainStats().then(
       () => undefined,
       (e: unknown) => e,

@@ -40,6 +40,21 @@ export function withSerial(packet: Buffer, serial: number): Buffer {
   return out;
 }
 
+/** A DOMAIN_EVENT_CALLBACK_LIFECYCLE message (REMOTE_PROGRAM, type MESSAGE) with `body` as its payload. */
+export function lifecycleMessage(body: Buffer): Buffer {
+  const header = encodePacket({
+    prog: REMOTE_PROGRAM,
+    vers: 1,
+    proc: Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+    type: MessageType.MESSAGE,
+    serial: 1,
+    status: 0,
+  });
+  const packet = Buffer.concat([header, body]);
+  packet.writeUInt32BE(packet.length, 0);
+  return packet;
+}
+
 /** A call as the fake daemon received it. */
 export interface FakeCall {
   header: Header;
