@@ -3,6 +3,7 @@
 // for good, impossible lengths, garbage, hang-ups mid-packet, wrong headers, bodies that lie about their sizes,
 // and packets that trickle in or never end. Each must give the caller a typed error, break the connection,
 // and leave a client whose next connection works. No lock: no real libvirtd is involved.
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LibvirtClient, type LifecycleEventInfo } from "../../agent/libvirt/client.ts";
 import { LibvirtConnectionError, LibvirtTimeoutError } from "../../agent/libvirt/errors.ts";
@@ -268,5 +269,38 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     await fake.waitForConnections(before + 1);
     expect(c.health().lastError?.reason).toBe("stalled");
     expect(await recovers(c)).toBe(1);
+  });
+
+  it("logs one warning for a daemon that breaks every connection, and one line once a call works again", async () => {
+    const lines: { level: number; msg: string; reason?: string; attempts?: number }[] = [];
+    const log = pino({ level: "debug" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    const c = new LibvirtClient({
+      socketPath: fake.socket,
+      callTimeout: CALL_TIMEOUT,
+      reconnect: { initial: 20, max: 100 },
+      health: new LibvirtHealthRegistry(),
+      log,
+    });
+    clients.push(c);
+    await c.connect();
+    const before = fake.accepted;
+    // Every connection gets a corrupt event right after its handshake, five times over.
+    let breaks = 0;
+    fake.handler = (call, conn) => {
+      if (call.header.proc !== Proc.CONNECT_OPEN || breaks >= 5) return false;
+      breaks++;
+      conn.reply(call);
+      setTimeout(() => conn.write(lifecycleMessage(u32(0))), 5);
+      return true;
+    };
+    for (const conn of fake.connections) conn.write(lifecycleMessage(u32(0)));
+    await fake.waitForConnections(before + 6);
+    expect(await recovers(c)).toBe(1);
+    const info = lines.filter((l) => l.level >= 30).map((l) => [l.msg, l.reason]);
+    expect(info).toEqual([
+      ["libvirt connection lost; reconnecting", "protocol"],
+      ["libvirt connection restored", undefined],
+    ]);
+    expect(lines.filter((l) => l.msg === "libvirt connection lost again; reconnecting").length).toBe(5);
   });
 });
