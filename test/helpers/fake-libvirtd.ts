@@ -64,6 +64,11 @@ export interface FakeCall {
 /** One client connection of the fake daemon. */
 export interface FakeConnection {
   readonly socket: Socket;
+  /**
+   * When set, the daemon answers nothing more on this connection, keepalive included: it is stuck writing a
+   * reply (a real daemon never puts another packet inside a half-written one).
+   */
+  silent: boolean;
   /** Sends raw bytes. */
   write(bytes: Buffer): void;
   /** The reply a real libvirtd 9.0 gives to `call`, from the captured packets. */
@@ -134,6 +139,7 @@ export async function startFakeLibvirtd(): Promise<FakeLibvirtd> {
     const splitter = new PacketSplitter();
     const conn: FakeConnection = {
       socket: sock,
+      silent: false,
       write: (bytes) => {
         if (!sock.destroyed) sock.write(bytes);
       },
@@ -157,6 +163,7 @@ export async function startFakeLibvirtd(): Promise<FakeLibvirtd> {
         return;
       }
       for (const p of packets) {
+        if (conn.silent) return;
         const header = decodeHeader(p);
         if (header.prog === KEEPALIVE_PROGRAM) {
           if (header.proc === KeepaliveProc.PING)
