@@ -34,16 +34,29 @@ export interface LibvirtSocketHealth {
 }
 
 /**
+ * How long a client that gave up at its first attempt keeps its socket reported down, ms. The scheduler retries
+ * a job that cannot start at least every 5 minutes (+20 %), each retry renewing this; a job removed from the
+ * configuration stops renewing it, and its socket drops out of `vesmon_libvirt_up` instead of staying down.
+ */
+export const FAILED_START_REPORTED_FOR = 10 * 60_000;
+
+/**
  * The libvirt clients of the process, so /metrics can report their connections without the collectors that own
  * them knowing about metrics. A client registers while open; what it counted stays when it closes, so the
  * reconnect counter never goes back.
  */
 export class LibvirtHealthRegistry {
+  readonly #now: () => number;
   readonly #open = new Set<HealthSource>();
   readonly #retired = new Map<
     string,
-    { reconnects: number; lastError?: LibvirtLastError; neverConnected: boolean }
+    { reconnects: number; lastError?: LibvirtLastError; failedStartAt?: number }
   >();
+
+  /** `now` is the clock that ages failed starts (ms); defaults to Date.now. */
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
 
   add(source: HealthSource): void {
     this.#open.add(source);
@@ -51,13 +64,15 @@ export class LibvirtHealthRegistry {
 
   /**
    * Forgets a closed client, keeping its counts. `neverConnected` marks a client given up on because its first
-   * connection failed: its socket then stays reported down until another client of it connects.
+   * connection failed: its socket then stays reported down until another client of it connects, or for
+   * FAILED_START_REPORTED_FOR.
    */
   remove(source: HealthSource, neverConnected = false): void {
     if (!this.#open.delete(source)) return;
     const h = source.health();
-    const r = this.#retired.get(h.socket) ?? { reconnects: 0, neverConnected };
-    r.neverConnected = neverConnected;
+    const r = this.#retired.get(h.socket) ?? { reconnects: 0 };
+    if (neverConnected) r.failedStartAt = this.#now();
+    else delete r.failedStartAt;
     r.reconnects += h.reconnects;
     if (h.lastError && (!r.lastError || h.lastError.time >= r.lastError.time)) r.lastError = h.lastError;
     this.#retired.set(h.socket, r);
@@ -80,7 +95,8 @@ export class LibvirtHealthRegistry {
     for (const [socket, r] of this.#retired) {
       const e = entry(socket);
       e.reconnects += r.reconnects;
-      if (r.neverConnected) e.up = false;
+      if (r.failedStartAt !== undefined && this.#now() - r.failedStartAt < FAILED_START_REPORTED_FOR)
+        e.up = false;
       newer(e, r.lastError);
     }
     const opened = new Set<string>();

@@ -1,6 +1,6 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { type LibvirtClientHealth, LibvirtHealthRegistry } from "./health.ts";
+import { FAILED_START_REPORTED_FOR, type LibvirtClientHealth, LibvirtHealthRegistry } from "./health.ts";
 import { registerLibvirtMetrics } from "./metrics.ts";
 
 /** A client reporting `h`. */
@@ -51,7 +51,7 @@ describe("libvirt connection metrics", () => {
   });
 
   it("report a socket down while its only client gave up at the first attempt, until a new one connects", async () => {
-    const health = new LibvirtHealthRegistry();
+    const health = new LibvirtHealthRegistry(() => 0);
     const failed = source({
       socket: "/s",
       up: false,
@@ -63,5 +63,17 @@ describe("libvirt connection metrics", () => {
     expect(await scrape(health)).toMatch(/^vesmon_libvirt_up\{socket="\/s"\} 0$/m);
     health.add(source({ socket: "/s", up: true, reconnects: 0 }));
     expect(await scrape(health)).toMatch(/^vesmon_libvirt_up\{socket="\/s"\} 1$/m);
+  });
+
+  it("stop reporting a failed start once nothing has retried it for FAILED_START_REPORTED_FOR", async () => {
+    const clock = { now: 0 };
+    const health = new LibvirtHealthRegistry(() => clock.now);
+    const failed = source({ socket: "/s", up: false, reconnects: 0 });
+    health.add(failed);
+    health.remove(failed, true);
+    clock.now = FAILED_START_REPORTED_FOR - 1;
+    expect(await scrape(health)).toMatch(/^vesmon_libvirt_up\{socket="\/s"\} 0$/m);
+    clock.now = FAILED_START_REPORTED_FOR;
+    expect(await scrape(health)).not.toMatch(/^vesmon_libvirt_up\{/m);
   });
 });

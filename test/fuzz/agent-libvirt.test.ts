@@ -8,10 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MessageType, Proc, REMOTE_PROGRAM } from "../../agent/libvirt/protocol.ts";
+import { Proc } from "../../agent/libvirt/protocol.ts";
 import {
   capturedPackets,
   type FakeLibvirtd,
+  lifecycleMessage,
   startFakeLibvirtd,
   withSerial,
 } from "../helpers/fake-libvirtd.ts";
@@ -130,25 +131,14 @@ async function until(check: () => boolean, what: string, ms = 20_000): Promise<v
   }
 }
 
-/** A lifecycle event with `body` as its payload (the crash found by the fuzz: a corrupt event body). */
-const lifecycle = (body: Buffer) => {
-  const h = Buffer.alloc(28);
-  h.writeUInt32BE(28 + body.length, 0);
-  h.writeUInt32BE(REMOTE_PROGRAM, 4);
-  h.writeUInt32BE(1, 8);
-  h.writeUInt32BE(Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE, 12);
-  h.writeUInt32BE(MessageType.MESSAGE, 16);
-  return Buffer.concat([h, body]);
-};
-
 const random = prng(0xa6e47);
 const stats = capturedPackets().find(
   (p) => p.direction === "rx" && p.proc === Proc.CONNECT_GET_ALL_DOMAIN_STATS,
 )!.bytes;
 /** What the daemon does instead of answering a stats call, per scenario. */
 const sabotage: Record<string, (serial: number) => Buffer> = {
-  "a corrupt lifecycle event (40 random bytes)": () => lifecycle(randomBytes(random, 40)),
-  "a lifecycle event with only the callback id": () => lifecycle(u32(0)),
+  "a corrupt lifecycle event (40 random bytes)": () => lifecycleMessage(randomBytes(random, 40)),
+  "a lifecycle event with only the callback id": () => lifecycleMessage(u32(0)),
   "a length word of 32 MiB, then silence": () => u32(32 * 1024 * 1024),
   "length 0": () => u32(0),
   "length 0xffffffff": () => u32(0xffffffff),

@@ -74,7 +74,7 @@ const isTyped = (err: unknown) =>
 const framed = (bytes: Buffer) => bytes.length >= 4 && bytes.readUInt32BE(0) === bytes.length;
 
 /** Resolves once `c` is connected (at once if it is), or rejects after `ms`. */
-function connected(c: LibvirtClient, ms = 5000): Promise<void> {
+function connected(c: LibvirtClient, ms = 15_000): Promise<void> {
   if (c.connected) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`not connected within ${ms} ms`)), ms);

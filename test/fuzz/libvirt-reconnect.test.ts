@@ -1,5 +1,7 @@
 // How soon the libvirt client is back after its daemon was away, against a fake daemon on a real UNIX socket,
-// with the client's default backoff (500 ms doubling to 30 s). No lock: no real libvirtd is involved.
+// with the client's default backoff (500 ms doubling to 30 s) and a real watch on the socket's directory. The
+// backoff itself (30 s cap while the socket is absent, 2 s while it exists) is tested with manual timers in
+// agent/libvirt/client.test.ts. No lock: no real libvirtd is involved.
 import { afterEach, describe, expect, it } from "vitest";
 import { LibvirtClient } from "../../agent/libvirt/client.ts";
 import { LibvirtHealthRegistry } from "../../agent/libvirt/health.ts";
@@ -31,29 +33,9 @@ describe("libvirt client reconnecting", () => {
     await sleep(10_000);
     expect(c.connected).toBe(false);
     await fake.start();
-    expect(await untilConnected(c, 10_000)).toBeLessThan(1000);
-    expect(await c.libVersion()).toBe(9000000n);
-  }, 25_000);
-
-  it("caps the backoff at 2 s while the socket exists, even when the socket is not watched", async () => {
-    fake = await startFakeLibvirtd();
-    c = new LibvirtClient({
-      socketPath: fake.socket,
-      watchSocket: false,
-      health: new LibvirtHealthRegistry(),
-    });
-    await c.connect();
-    // A daemon that accepts and hangs up at once, for 9.5 s: every attempt fails, the backoff grows (uncapped,
-    // attempts near 0.5, 1.5, 3.5, 7.5 and 15.5 s).
-    fake.handler = (_call, conn) => {
-      conn.socket.destroy();
-      return true;
-    };
-    for (const conn of fake.connections) conn.socket.destroy();
-    await sleep(9500);
-    fake.handler = undefined;
-    // Uncapped, the next attempt could be 8 s or more away; capped, it is at most 2 s (+20 % jitter).
-    expect(await untilConnected(c, 10_000)).toBeLessThan(2500);
+    const back = await untilConnected(c, 10_000);
+    console.log(`reconnected ${back} ms after the socket reappeared`);
+    expect(back).toBeLessThan(1000);
     expect(await c.libVersion()).toBe(9000000n);
   }, 25_000);
 });

@@ -3,15 +3,17 @@
 // for good, impossible lengths, garbage, hang-ups mid-packet, wrong headers, bodies that lie about their sizes,
 // and packets that trickle in or never end. Each must give the caller a typed error, break the connection,
 // and leave a client whose next connection works. No lock: no real libvirtd is involved.
+import { pino } from "pino";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { LibvirtClient, type LifecycleEventInfo } from "../../agent/libvirt/client.ts";
 import { LibvirtConnectionError, LibvirtTimeoutError } from "../../agent/libvirt/errors.ts";
 import { LibvirtHealthRegistry } from "../../agent/libvirt/health.ts";
-import { MessageType, Proc, REMOTE_PROGRAM } from "../../agent/libvirt/protocol.ts";
+import { MessageType, Proc } from "../../agent/libvirt/protocol.ts";
 import {
   capturedPackets,
   type FakeConnection,
   type FakeLibvirtd,
+  lifecycleMessage,
   startFakeLibvirtd,
   withSerial,
 } from "../helpers/fake-libvirtd.ts";
@@ -26,7 +28,8 @@ function client(): LibvirtClient {
   const c = new LibvirtClient({
     socketPath: fake.socket,
     callTimeout: CALL_TIMEOUT,
-    keepalive: { interval: 300, count: 2 },
+    // Five missed pings: a never-ending packet is caught by its time bound (600 ms) before keepalive (1.8 s).
+    keepalive: { interval: 300, count: 5 },
     reconnect: { initial: 20, max: 200 },
     health: new LibvirtHealthRegistry(),
   });
@@ -48,6 +51,7 @@ afterAll(async () => {
 
 /** Writes `bytes` in pieces of `size` every `everyMs` until the socket closes or the test ends. */
 function drip(conn: FakeConnection, bytes: Buffer, size: number, everyMs: number) {
+  conn.silent = true;
   let at = 0;
   const timer = setInterval(() => {
     if (conn.socket.destroyed || at >= bytes.length) return clearInterval(timer);
@@ -60,13 +64,12 @@ function drip(conn: FakeConnection, bytes: Buffer, size: number, everyMs: number
 /** Takes over the next GET_ALL_DOMAIN_STATS call only; everything else is answered as libvirtd would. */
 function onStats(inject: (serial: number, conn: FakeConnection, reply: Buffer) => void): void {
   let done = false;
-  let stuck: FakeConnection | undefined;
   fake.handler = (call, conn) => {
-    // A daemon busy writing a reply answers nothing else on that connection (a real one never interleaves).
-    if (conn === stuck) return true;
     if (done || call.header.proc !== Proc.CONNECT_GET_ALL_DOMAIN_STATS) return false;
     done = true;
-    stuck = conn;
+    // A daemon that sabotaged a reply answers nothing else on that connection, not even keepalive: a real
+    // one never puts a packet inside a half-written one.
+    conn.silent = true;
     inject(call.header.serial, conn, withSerial(statsReply, call.header.serial));
     return true;
   };
@@ -84,7 +87,7 @@ const patch = (packet: Buffer, offset: number, value: number) => {
 };
 
 /** Within a bounded time the client has a new connection on which a call succeeds. */
-async function recovers(c: LibvirtClient, ms = 5000): Promise<number> {
+async function recovers(c: LibvirtClient, ms = 15_000): Promise<number> {
   const until = Date.now() + ms;
   let last: unknown;
   while (Date.now() < until) {
@@ -223,17 +226,6 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     return { c, events };
   }
 
-  /** The lifecycle event header (prog, proc 318, MESSAGE, serial 0) with `body`. */
-  const lifecycle = (body: Buffer) => {
-    const h = Buffer.alloc(28);
-    h.writeUInt32BE(28 + body.length, 0);
-    h.writeUInt32BE(REMOTE_PROGRAM, 4);
-    h.writeUInt32BE(1, 8);
-    h.writeUInt32BE(Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE, 12);
-    h.writeUInt32BE(MessageType.MESSAGE, 16);
-    return Buffer.concat([h, body]);
-  };
-
   it.each([
     { name: "40 random bytes", body: () => randomBytes(prng(40), 40) },
     { name: "only the callback id", body: () => u32(0) },
@@ -246,7 +238,7 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     async ({ body }) => {
       const { c, events } = await subscribed();
       const before = fake.accepted;
-      for (const conn of fake.connections) conn.write(lifecycle(body()));
+      for (const conn of fake.connections) conn.write(lifecycleMessage(body()));
       await fake.waitForConnections(before + 1);
       expect(await recovers(c)).toBe(1);
       expect(c.health().lastError?.reason).toBe("protocol");
@@ -259,7 +251,9 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
 
   it("a corrupt event in the same chunk as a valid stats reply fails that call with a typed error", async () => {
     const { c } = await subscribed();
-    onStats((_s, conn, reply) => conn.write(Buffer.concat([lifecycle(randomBytes(prng(7), 40)), reply])));
+    onStats((_s, conn, reply) =>
+      conn.write(Buffer.concat([lifecycleMessage(randomBytes(prng(7), 40)), reply])),
+    );
     const err = await c.getAllDomainStats().then(
       () => undefined,
       (e: unknown) => e,
@@ -277,4 +271,40 @@ describe("libvirt client against a misbehaving daemon on a real socket", () => {
     expect(c.health().lastError?.reason).toBe("stalled");
     expect(await recovers(c)).toBe(1);
   });
+
+  it("logs one warning for a daemon that breaks every connection, and one line once a call works again", async () => {
+    const lines: { level: number; msg: string; reason?: string; attempts?: number }[] = [];
+    const log = pino({ level: "debug" }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    const c = new LibvirtClient({
+      socketPath: fake.socket,
+      callTimeout: CALL_TIMEOUT,
+      reconnect: { initial: 20, max: 100 },
+      health: new LibvirtHealthRegistry(),
+      log,
+    });
+    clients.push(c);
+    await c.connect();
+    const before = fake.accepted;
+    // Every connection gets a corrupt event right after its handshake, five times over.
+    let breaks = 0;
+    fake.handler = (call, conn) => {
+      if (call.header.proc !== Proc.CONNECT_OPEN || breaks >= 5) return false;
+      breaks++;
+      conn.reply(call);
+      setTimeout(() => conn.write(lifecycleMessage(u32(0))), 5);
+      return true;
+    };
+    for (const conn of fake.connections) conn.write(lifecycleMessage(u32(0)));
+    // Six handshakes in a row: generous on a loaded machine.
+    await fake.waitForConnections(before + 6, 45_000).catch((err: Error) => {
+      throw new Error(`${err.message}; log: ${JSON.stringify(lines)}`);
+    });
+    expect(await recovers(c)).toBe(1);
+    const info = lines.filter((l) => l.level >= 30).map((l) => [l.msg, l.reason]);
+    expect(info).toEqual([
+      ["libvirt connection lost; reconnecting", "protocol"],
+      ["libvirt connection restored", undefined],
+    ]);
+    expect(lines.filter((l) => l.msg === "libvirt connection lost again; reconnecting").length).toBe(5);
+  }, 60_000);
 });

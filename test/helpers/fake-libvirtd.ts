@@ -40,6 +40,21 @@ export function withSerial(packet: Buffer, serial: number): Buffer {
   return out;
 }
 
+/** A DOMAIN_EVENT_CALLBACK_LIFECYCLE message (REMOTE_PROGRAM, type MESSAGE) with `body` as its payload. */
+export function lifecycleMessage(body: Buffer): Buffer {
+  const header = encodePacket({
+    prog: REMOTE_PROGRAM,
+    vers: 1,
+    proc: Proc.DOMAIN_EVENT_CALLBACK_LIFECYCLE,
+    type: MessageType.MESSAGE,
+    serial: 1,
+    status: 0,
+  });
+  const packet = Buffer.concat([header, body]);
+  packet.writeUInt32BE(packet.length, 0);
+  return packet;
+}
+
 /** A call as the fake daemon received it. */
 export interface FakeCall {
   header: Header;
@@ -49,6 +64,11 @@ export interface FakeCall {
 /** One client connection of the fake daemon. */
 export interface FakeConnection {
   readonly socket: Socket;
+  /**
+   * When set, the daemon answers nothing more on this connection, keepalive included: it is stuck writing a
+   * reply (a real daemon never puts another packet inside a half-written one).
+   */
+  silent: boolean;
   /** Sends raw bytes. */
   write(bytes: Buffer): void;
   /** The reply a real libvirtd 9.0 gives to `call`, from the captured packets. */
@@ -119,6 +139,7 @@ export async function startFakeLibvirtd(): Promise<FakeLibvirtd> {
     const splitter = new PacketSplitter();
     const conn: FakeConnection = {
       socket: sock,
+      silent: false,
       write: (bytes) => {
         if (!sock.destroyed) sock.write(bytes);
       },
@@ -142,6 +163,7 @@ export async function startFakeLibvirtd(): Promise<FakeLibvirtd> {
         return;
       }
       for (const p of packets) {
+        if (conn.silent) return;
         const header = decodeHeader(p);
         if (header.prog === KEEPALIVE_PROGRAM) {
           if (header.proc === KeepaliveProc.PING)
