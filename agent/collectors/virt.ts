@@ -340,7 +340,8 @@ class VirtCollector implements Collector {
   async collect(): Promise<CollectResult> {
     const errors: string[] = [];
     // Finding the VM cgroups takes many reads; it comes first, so their counters can be read at the stats' instant.
-    const found = this.#cpuFromCgroup ? (this.#cgroups ??= await this.#findCgroups(errors)) : [];
+    if (this.#cpuFromCgroup && !this.#cgroups) this.#cgroups = await this.#findCgroups(errors);
+    const found = this.#cgroups ?? [];
     const before = this.#env.now();
     const records = await this.#client.getAllDomainStats(this.#groups);
     const after = this.#env.now();
