@@ -203,7 +203,9 @@ spec:
         for (const e of events) {
           if (e.commonEventHeader?.domain !== "measurement") continue;
           // A source's window starts at its own read, just after the boundary: sets are keyed by the boundary.
-          const start = Math.floor((e.commonEventHeader.startEpochMicrosec ?? 0) / (measurementSeconds * 1e6));
+          const start = Math.floor(
+            (e.commonEventHeader.startEpochMicrosec ?? 0) / (measurementSeconds * 1e6),
+          );
           perSet.set(start, (perSet.get(start) ?? 0) + countMeasurementValues(e.measurementFields));
         }
         const valuesPerSet = Math.max(0, ...perSet.values());
