@@ -127,9 +127,13 @@ export class MeasurementWindows {
     return this.#closedUntil + this.#intervalMs;
   }
 
-  /** True when every known job has reported its read at or after `end` (within half its interval). */
+  /**
+   * True when every job that has read has reported its read at or after `end` (within half its interval). A job
+   * that never read (its collector cannot start) holds no window back.
+   */
   complete(end: number): boolean {
-    for (const job of this.#jobs.values()) if (job.outcome < end - job.intervalMs / 2) return false;
+    for (const job of this.#jobs.values())
+      if (job.read !== undefined && job.outcome < end - job.intervalMs / 2) return false;
     return true;
   }
 
