@@ -202,7 +202,10 @@ spec:
         const perSet = new Map<number, number>();
         for (const e of events) {
           if (e.commonEventHeader?.domain !== "measurement") continue;
-          const start = e.commonEventHeader.startEpochMicrosec ?? 0;
+          // A source's window starts at its own read, just after the boundary: sets are keyed by the boundary.
+          const start = Math.floor(
+            (e.commonEventHeader.startEpochMicrosec ?? 0) / (measurementSeconds * 1e6),
+          );
           perSet.set(start, (perSet.get(start) ?? 0) + countMeasurementValues(e.measurementFields));
         }
         const valuesPerSet = Math.max(0, ...perSet.values());

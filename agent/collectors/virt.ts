@@ -9,7 +9,13 @@ import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
-import { cgroupOfDomain, readVmCgroupCpu, type VmCgroupCpu } from "./vm-cgroup-cpu.ts";
+import {
+  cgroupOfDomain,
+  findVmCgroups,
+  readCgroupCpu,
+  type VmCgroup,
+  type VmCgroupCpu,
+} from "./vm-cgroup-cpu.ts";
 
 const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
 const NS_PER_MS = 1_000_000;
@@ -143,7 +149,9 @@ export function sampleDomain(
 ): Sample[] {
   const out: Sample[] = [];
   const sampler = new DomainSampler(counters, out, { kind: "vm", name: d.name, uuid: d.uuid }, d.uuid, time);
-  domainSamples(cpuTimes ? withCpuTimes(d, cpuTimes) : d, sampler);
+  // CPU counters from the cgroup are remembered apart from libvirt's: a VM whose cgroup shows up (or goes) between
+  // two reads starts a fresh series instead of a jump from one source's count to the other's.
+  domainSamples(cpuTimes ? withCpuTimes(d, cpuTimes) : d, sampler, cpuTimes ? "cgroup/" : "");
   return out;
 }
 
@@ -166,14 +174,14 @@ function withCpuTimes(d: DomainStats, t: VmCpuTimes): DomainStats {
   return { ...d, cpu, vcpus };
 }
 
-function domainSamples(d: DomainStats, sampler: DomainSampler): void {
+function domainSamples(d: DomainStats, sampler: DomainSampler, cpuKey: string): void {
   sampler.gauge("vm.state", (DOMAIN_STATES as readonly string[]).indexOf(d.state), "state", {
     state: d.state,
   });
   const times = [
-    ["cpu.time", "vm.cpu.percent", sampler.counter("cpu.time", d.cpu?.time)],
-    ["cpu.user", "vm.cpu.user.percent", sampler.counter("cpu.user", d.cpu?.user)],
-    ["cpu.system", "vm.cpu.system.percent", sampler.counter("cpu.system", d.cpu?.system)],
+    ["cpu.time", "vm.cpu.percent", sampler.counter(`${cpuKey}cpu.time`, d.cpu?.time)],
+    ["cpu.user", "vm.cpu.user.percent", sampler.counter(`${cpuKey}cpu.user`, d.cpu?.user)],
+    ["cpu.system", "vm.cpu.system.percent", sampler.counter(`${cpuKey}cpu.system`, d.cpu?.system)],
   ] as const;
   const count = d.vcpuCurrent ?? (d.vcpus.length || 1);
   const grows = (times[0][2]?.delta ?? 0) > 0;
@@ -189,7 +197,7 @@ function domainSamples(d: DomainStats, sampler: DomainSampler): void {
   }
   for (const v of d.vcpus) {
     const labels = { vcpu: String(v.index) };
-    sampler.rate(`vcpu.${v.index}.time`, "vm.vcpu.percent", v.time, "percent", 100 / 1e9, labels);
+    sampler.rate(`${cpuKey}vcpu.${v.index}.time`, "vm.vcpu.percent", v.time, "percent", 100 / 1e9, labels);
     sampler.rate(`vcpu.${v.index}.delay`, "vm.vcpu.steal.percent", v.delay, "percent", 100 / 1e9, labels);
   }
   const b = d.balloon;
@@ -281,6 +289,8 @@ class VirtCollector implements Collector {
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
   readonly #cpuFromCgroup: boolean;
+  /** The VM cgroups found by the last search; searched again when a running VM has none or one went away. */
+  #cgroups: VmCgroup[] | undefined;
   readonly #counters = new CounterSet();
   readonly #xml = new Map<string, DomainXmlInfo>();
   #events: SourceEvent[] = [];
@@ -328,18 +338,23 @@ class VirtCollector implements Collector {
   }
 
   async collect(): Promise<CollectResult> {
+    const errors: string[] = [];
+    // Finding the VM cgroups takes many reads; it comes first, so their counters can be read at the stats' instant.
+    if (this.#cpuFromCgroup && !this.#cgroups) this.#cgroups = await this.#findCgroups(errors);
+    const found = this.#cgroups ?? [];
     const before = this.#env.now();
     const records = await this.#client.getAllDomainStats(this.#groups);
-    // libvirt samples while answering; the midpoint of the call is the best estimate of when.
-    const time = Math.round((before + this.#env.now()) / 2);
+    const after = this.#env.now();
+    // libvirt samples while answering; the midpoint of the call is the best estimate of when. The cgroup counters
+    // are read right on return, and then that instant is the read's time (CPU rates matter most).
+    const cgroups = found.length ? readCgroupCpu(found) : undefined;
+    const time = cgroups ? after : Math.round((before + after) / 2);
+    if (cgroups) errors.push(...cgroups.errors);
+    if (cgroups && cgroups.vms.length < found.length) this.#cgroups = undefined;
     const samples: Sample[] = [];
-    const errors: string[] = [];
     const seen = new Set<string>();
     const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const [infos, cgroups] = await Promise.all([
-      Promise.all(domains.map((d) => this.#info(d, errors))),
-      this.#cpuFromCgroup ? this.#cgroupCpu(errors) : [],
-    ]);
+    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
@@ -351,7 +366,8 @@ class VirtCollector implements Collector {
           source: { kind: "vm", name: d.name, uuid: d.uuid },
           labels: info.metadata,
         });
-      const cgroup = cgroupOfDomain(cgroups, d);
+      const cgroup = cgroups && cgroupOfDomain(cgroups.vms, d);
+      if (this.#cpuFromCgroup && !cgroup && d.id > 0) this.#cgroups = undefined;
       samples.push(...sampleDomain(d, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     for (const uuid of this.#xml.keys()) if (!seen.has(uuid)) this.#xml.delete(uuid);
@@ -361,11 +377,9 @@ class VirtCollector implements Collector {
     return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };
   }
 
-  async #cgroupCpu(errors: string[]): Promise<VmCgroupCpu[]> {
+  async #findCgroups(errors: string[]): Promise<VmCgroup[]> {
     try {
-      const read = await readVmCgroupCpu(this.#env.paths.cgroup());
-      errors.push(...read.errors);
-      return read.vms;
+      return await findVmCgroups(this.#env.paths.cgroup());
     } catch (err) {
       errors.push(`VM cgroups: ${(err as Error).message}`);
       return [];

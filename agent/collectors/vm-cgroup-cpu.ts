@@ -1,4 +1,5 @@
-import { readdir, readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { access, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { detectLayout, discoverVmScopes, type VmScope } from "./cgroup-layout.ts";
 import { parseCount, parseCpuacctStat, parseCpuStatV2 } from "./cgroup-parse.ts";
@@ -47,10 +48,10 @@ async function subdirs(path: string): Promise<string[]> {
   }
 }
 
-/** Reads a file, or undefined when it is not there (a VM that went away between listing and reading). */
-async function maybeRead(path: string): Promise<string | undefined> {
+/** Reads a file now, or undefined when it is not there (a VM that went away after it was found). */
+function maybeRead(path: string): string | undefined {
   try {
-    return await readFile(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw err;
@@ -58,21 +59,21 @@ async function maybeRead(path: string): Promise<string | undefined> {
 }
 
 /** Total CPU ns of one cgroup directory in a tree, with user and system where the tree splits them. */
-async function cgroupCpu(
+function cgroupCpu(
   dir: string,
   hierarchy: CpuHierarchy,
-): Promise<{ totalNs: bigint; userNs?: bigint; systemNs?: bigint } | undefined> {
+): { totalNs: bigint; userNs?: bigint; systemNs?: bigint } | undefined {
   if (hierarchy === "cpuacct") {
-    const usage = await maybeRead(join(dir, "cpuacct.usage"));
+    const usage = maybeRead(join(dir, "cpuacct.usage"));
     if (usage === undefined) return undefined;
-    const stat = await maybeRead(join(dir, "cpuacct.stat"));
+    const stat = maybeRead(join(dir, "cpuacct.stat"));
     const split = stat === undefined ? undefined : parseCpuacctStat(stat);
     return {
       totalNs: parseCount(usage),
       ...(split ? { userNs: split.userTicks * NS_PER_TICK, systemNs: split.systemTicks * NS_PER_TICK } : {}),
     };
   }
-  const text = await maybeRead(join(dir, "cpu.stat"));
+  const text = maybeRead(join(dir, "cpu.stat"));
   if (text === undefined) return undefined;
   const stat = parseCpuStatV2(text);
   return {
@@ -82,53 +83,83 @@ async function cgroupCpu(
   };
 }
 
-/** Per-vCPU ns from `vcpuN` children of the scope, or of its `libvirt/` child (libvirt >= 7.1 on systemd). */
-async function vcpuTimes(scopeDir: string, hierarchy: CpuHierarchy): Promise<Map<number, bigint>> {
-  const out = new Map<number, bigint>();
+/** A VM's cgroup found in a tree, with the directories of its vCPUs (`vcpuN`, or `libvirt/vcpuN` on libvirt >= 7.1). */
+export interface VmCgroup extends VmScope {
+  hierarchy: CpuHierarchy;
+  dir: string;
+  vcpuDirs: [index: number, dir: string][];
+}
+
+async function vcpuDirs(scopeDir: string): Promise<[number, string][]> {
   for (const base of [scopeDir, join(scopeDir, "libvirt")]) {
+    const found: [number, string][] = [];
     for (const name of await subdirs(base)) {
       const m = /^vcpu(\d+)$/.exec(name);
-      if (!m) continue;
-      const cpu = await cgroupCpu(join(base, name), hierarchy);
-      if (cpu) out.set(Number(m[1]), cpu.totalNs);
+      if (m) found.push([Number(m[1]), join(base, name)]);
     }
-    if (out.size) break;
+    if (found.length) return found.sort((a, b) => a[0] - b[0]);
   }
-  return out;
+  return [];
 }
 
 /**
- * Reads every VM scope's CPU time under `cgroupRoot`, each VM from the first tree (`cpuTrees`) that counts it. A
- * scope whose files cannot be parsed is left out and named in `errors`.
+ * Finds every VM's cgroup under `cgroupRoot`, each VM in the first tree (`cpuTrees`) that counts it. Listing the
+ * trees takes many reads; the counters themselves are read apart, at one instant (`readVmCgroupCpu`).
  */
-export async function readVmCgroupCpu(cgroupRoot: string): Promise<{ vms: VmCgroupCpu[]; errors: string[] }> {
+export async function findVmCgroups(cgroupRoot: string): Promise<VmCgroup[]> {
   const trees = cpuTrees(await subdirsAndFiles(cgroupRoot));
-  const found = new Map<string, VmCgroupCpu>();
-  const errors: string[] = [];
+  const found = new Map<string, VmCgroup>();
   for (const tree of trees) {
     const root = join(cgroupRoot, tree.dir);
-    const scopes = await discoverVmScopes((rel) => subdirs(join(root, rel)));
-    await Promise.all(
-      scopes.map(async (scope) => {
-        const key = `${scope.id}\0${scope.name}`;
-        if (found.has(key)) return;
-        const dir = join(root, scope.path);
-        try {
-          const cpu = await cgroupCpu(dir, tree.hierarchy);
-          if (!cpu) return;
-          found.set(key, {
-            ...scope,
-            ...cpu,
-            hierarchy: tree.hierarchy,
-            vcpuNs: await vcpuTimes(dir, tree.hierarchy),
-          });
-        } catch (err) {
-          errors.push(`${dir}: ${(err as Error).message}`);
-        }
-      }),
-    );
+    const file = tree.hierarchy === "cpuacct" ? "cpuacct.usage" : "cpu.stat";
+    for (const scope of await discoverVmScopes((rel) => subdirs(join(root, rel)))) {
+      const key = `${scope.id}\0${scope.name}`;
+      const dir = join(root, scope.path);
+      if (found.has(key) || !(await exists(join(dir, file)))) continue;
+      found.set(key, { ...scope, hierarchy: tree.hierarchy, dir, vcpuDirs: await vcpuDirs(dir) });
+    }
   }
-  return { vms: [...found.values()].sort((a, b) => Number(a.id) - Number(b.id)), errors };
+  return [...found.values()].sort((a, b) => Number(a.id) - Number(b.id));
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads the CPU counters of cgroups found before, synchronously, so that they are all read at the instant the caller
+ * records (a few small /sys files per VM; awaiting each read let a loaded machine spread them over hundreds of ms,
+ * which shifted the span the rates cover). A VM gone since it was found is left out; a file that cannot be parsed
+ * is named in `errors`.
+ */
+export function readCgroupCpu(cgroups: readonly VmCgroup[]): { vms: VmCgroupCpu[]; errors: string[] } {
+  const vms: VmCgroupCpu[] = [];
+  const errors: string[] = [];
+  for (const { vcpuDirs: dirs, dir, ...scope } of cgroups) {
+    try {
+      const cpu = cgroupCpu(dir, scope.hierarchy);
+      if (!cpu) continue;
+      const vcpuNs = new Map<number, bigint>();
+      for (const [index, vdir] of dirs) {
+        const v = cgroupCpu(vdir, scope.hierarchy);
+        if (v) vcpuNs.set(index, v.totalNs);
+      }
+      vms.push({ ...scope, ...cpu, vcpuNs });
+    } catch (err) {
+      errors.push(`${dir}: ${(err as Error).message}`);
+    }
+  }
+  return { vms, errors };
+}
+
+/** Finds the VM cgroups under `cgroupRoot` and reads their CPU time. */
+export async function readVmCgroupCpu(cgroupRoot: string): Promise<{ vms: VmCgroupCpu[]; errors: string[] }> {
+  return readCgroupCpu(await findVmCgroups(cgroupRoot));
 }
 
 async function subdirsAndFiles(path: string): Promise<string[]> {

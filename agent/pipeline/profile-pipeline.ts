@@ -311,6 +311,7 @@ export class ProfilePipeline {
           windowStart: w.start,
           windowEnd: w.end,
           coverage: w.coverage,
+          weightOf: w.weightOf,
           intervalSeconds: parseDuration(events.measurementInterval) / 1000,
           settings: events,
           node: this.#deps.node,

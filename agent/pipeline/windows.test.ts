@@ -76,6 +76,13 @@ describe("MeasurementWindows", () => {
     expect(next.coverage.get("host")).toMatchObject({ start: T0 + M, suspect: true });
   });
 
+  it("does not wait for a job that never read (its collector cannot start)", () => {
+    const w = new MeasurementWindows(M, T0 - 1);
+    w.add("cpu", C, { time: T0, samples: read(T0), errors: [] });
+    w.failed("virt", C, T0 - 5000);
+    expect(w.complete(T0)).toBe(true);
+  });
+
   it("does not wait for jobs removed from the profile", () => {
     const w = new MeasurementWindows(M, T0 - 1);
     w.add("cpu", C, { time: T0, samples: read(T0), errors: [] });

@@ -15,6 +15,8 @@ export interface ClosedWindow {
   end: number;
   samples: Sample[];
   coverage: Map<string, Coverage>;
+  /** The time (ms) a sample's read covers, for weighting rates; undefined for a first read. */
+  weightOf: (s: Sample) => number | undefined;
 }
 
 /** One job's reads of one source within a window. */
@@ -52,6 +54,9 @@ export class MeasurementWindows {
   #carry = new Map<string, Sample>();
   /** Source key → the end of its coverage in the last closed window (the start of its next one). */
   #lastEnd = new Map<string, number>();
+  /** The span each sample's read covers. */
+  readonly #spans = new WeakMap<Sample, number>();
+  readonly #weightOf = (s: Sample) => this.#spans.get(s);
 
   /** `start` is when measuring begins: the first window is the one it falls in. */
   constructor(intervalMs: number, start: number) {
@@ -80,7 +85,10 @@ export class MeasurementWindows {
       w = { end, samples: [], reads: new Map() };
       this.#open.set(end, w);
     }
-    for (const s of result.samples) w.samples.push(s);
+    for (const s of result.samples) {
+      w.samples.push(s);
+      if (from !== undefined) this.#spans.set(s, result.time - from);
+    }
     const gap = from !== undefined && result.time - from > intervalMs * 1.5;
     for (const key of new Set(result.samples.map((s) => sourceKey(s.source)))) {
       let jobs = w.reads.get(key);
@@ -119,9 +127,13 @@ export class MeasurementWindows {
     return this.#closedUntil + this.#intervalMs;
   }
 
-  /** True when every known job has reported its read at or after `end` (within half its interval). */
+  /**
+   * True when every job that has read has reported its read at or after `end` (within half its interval). A job
+   * that never read (its collector cannot start) holds no window back.
+   */
   complete(end: number): boolean {
-    for (const job of this.#jobs.values()) if (job.outcome < end - job.intervalMs / 2) return false;
+    for (const job of this.#jobs.values())
+      if (job.read !== undefined && job.outcome < end - job.intervalMs / 2) return false;
     return true;
   }
 
@@ -134,7 +146,7 @@ export class MeasurementWindows {
     this.#open.delete(end);
     if (!w || w.samples.length === 0) {
       this.#lastEnd.clear();
-      return { start, end, samples: [], coverage: new Map() };
+      return { start, end, samples: [], coverage: new Map(), weightOf: this.#weightOf };
     }
     const coverage = new Map<string, Coverage>();
     for (const [key, jobs] of w.reads) {
@@ -154,7 +166,7 @@ export class MeasurementWindows {
     const carried = [...this.#carry.values()].filter((s) => coverage.has(sourceKey(s.source)));
     this.#carry = new Map();
     this.#takeTotals(w.samples);
-    return { start, end, samples: [...carried, ...w.samples], coverage };
+    return { start, end, samples: [...carried, ...w.samples], coverage, weightOf: this.#weightOf };
   }
 
   #takeTotals(samples: readonly Sample[]): void {

@@ -18,6 +18,19 @@ describe("window aggregation", () => {
     expect(seriesKind("vm.interface.rx.bytes.total", "bytes")).toBe("counter");
   });
 
+  it("weights a rate's reads by the time each covers, when all have one", () => {
+    const a: Sample = { metric: "vm.cpu.percent", value: 90, unit: "percent", source: VM1 };
+    const b: Sample = { ...a, value: 10 };
+    const spans = new Map([
+      [a, 1500],
+      [b, 500],
+    ]);
+    const [weighted] = groupWindow([a, b], (s) => spans.get(s));
+    expect(summary(weighted!.series[0]!)).toBe(70);
+    const [partial] = groupWindow([a, b], (s) => (s === a ? 1500 : undefined));
+    expect(summary(partial!.series[0]!)).toBe(50);
+  });
+
   it("summarises a rate by its average and a gauge or counter by its last value", () => {
     expect(summary(series("rate", [1, 2, 6]))).toBe(3);
     expect(summary(series("gauge", [1, 2, 6]))).toBe(6);

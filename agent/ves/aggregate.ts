@@ -33,6 +33,8 @@ export interface Series {
   labels: Readonly<Record<string, string>>;
   kind: SeriesKind;
   values: number[];
+  /** Each value's weight (the time its read covers), when every value has one; rates are averaged by them. */
+  weights?: number[];
   /** True when any contributing sample was suspect (first read, counter reset or wrap), or a total went back. */
   suspect: boolean;
 }
@@ -59,7 +61,10 @@ function labelKey(labels: Readonly<Record<string, string>> | undefined): string 
  * is not a number is never summarised; when its sample is marked suspect (a degenerate input), every series of its
  * source is suspect.
  */
-export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
+export function groupWindow(
+  samples: readonly Sample[],
+  weightOf: (s: Sample) => number | undefined = () => undefined,
+): SourceWindow[] {
   const sources = new Map<string, { source: Source; series: Map<string, Series>; degenerate: boolean }>();
   for (const s of samples) {
     const key = sourceKey(s.source);
@@ -82,11 +87,15 @@ export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
         labels: s.labels ?? {},
         kind: seriesKind(s.metric, s.unit),
         values: [],
+        weights: [],
         suspect: false,
       };
       entry.series.set(id, series);
     }
     series.values.push(s.value);
+    const weight = weightOf(s);
+    if (weight === undefined || !(weight > 0)) delete series.weights;
+    else series.weights?.push(weight);
     series.suspect ||= s.suspect === true;
   }
   return [...sources.entries()]
@@ -98,8 +107,21 @@ export function groupWindow(samples: readonly Sample[]): SourceWindow[] {
     });
 }
 
-/** Average of a series' values. */
+/**
+ * Average of a series' values, weighted by the time each read covers when all have one: reads of a loaded machine
+ * come late and early, and a rate over 1.3 s counts for more than one over 0.7 s.
+ */
 export function average(s: Series): number {
+  const w = s.weights;
+  if (w && w.length === s.values.length) {
+    let sum = 0;
+    let total = 0;
+    for (let i = 0; i < w.length; i++) {
+      sum += s.values[i]! * w[i]!;
+      total += w[i]!;
+    }
+    return sum / total;
+  }
   return s.values.reduce((a, b) => a + b, 0) / s.values.length;
 }
 

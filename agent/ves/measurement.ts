@@ -27,6 +27,8 @@ export interface MeasurementInput {
    * whether they are suspect. A source with coverage is labelled with it; one without gets the window's edges.
    */
   coverage?: ReadonlyMap<string, { start: number; end: number; suspect: boolean }>;
+  /** The time a sample's read covers: rates are averaged weighted by it. */
+  weightOf?: (s: Sample) => number | undefined;
   /** The measurement interval, seconds. */
   intervalSeconds: number;
   settings: EventSettings;
@@ -91,7 +93,7 @@ function description(window: SourceWindow, settings: EventSettings): string {
 export function buildMeasurementEvents(input: MeasurementInput): (Event7 | Event5)[] {
   const windowStartMicros = intervalStartMicros(input.windowStart, input.intervalSeconds);
   const windowEndMicros = toEpochMicros(input.windowEnd);
-  return groupWindow(input.samples).map((window) => {
+  return groupWindow(input.samples, input.weightOf).map((window) => {
     const covered = input.coverage?.get(sourceKey(window.source));
     if (covered?.suspect) for (const s of window.series) s.suspect = true;
     const startEpochMicrosec = covered ? toEpochMicros(covered.start) : windowStartMicros;

@@ -13,7 +13,13 @@ import { type Libvirtd, startLibvirtd } from "../helpers/libvirtd.ts";
 interface Recorded {
   receivedAt: string;
   event: {
-    commonEventHeader: { domain: string; sourceName: string; eventName: string; startEpochMicrosec: number };
+    commonEventHeader: {
+      domain: string;
+      sourceName: string;
+      eventName: string;
+      startEpochMicrosec: number;
+      lastEpochMicrosec: number;
+    };
     measurementFields?: { loadArray?: unknown[] };
     faultFields?: { eventSeverity: string; alarmCondition: string; specificProblem: string };
   };
@@ -111,15 +117,27 @@ describe("standalone agent end to end", () => {
       "two measurement windows per source",
     );
     for (const n of names) {
-      const starts = got
+      const windows = got
         .filter(
           (r) =>
             r.event.commonEventHeader.domain === "measurement" && r.event.commonEventHeader.sourceName === n,
         )
-        .map((r) => r.event.commonEventHeader.startEpochMicrosec);
+        .map((r) => [
+          r.event.commonEventHeader.startEpochMicrosec,
+          r.event.commonEventHeader.lastEpochMicrosec,
+        ]);
+      const starts = windows.map(([s]) => s);
+      // A window is labelled with the span its reads cover: from the read at one 5 s boundary to the read at the
+      // next, which the collection's latency puts just after the boundary; consecutive windows share their edge.
       expect(
-        starts.every((s) => s % 5_000_000 === 0),
-        `${n} windows on 5 s boundaries`,
+        windows.every(
+          ([s = 0, l = 0]) => s % 5_000_000 < 1_000_000 && Math.abs(l - s - 5_000_000) < 1_000_000,
+        ),
+        `${n} windows span 5 s from just after a boundary`,
+      ).toBe(true);
+      expect(
+        windows.slice(1).every(([s], i) => s === windows[i]![1]),
+        `${n}: windows tile time`,
       ).toBe(true);
       expect(new Set(starts).size, `${n}: one event per window`).toBe(starts.length);
     }
