@@ -2,6 +2,7 @@
 // Each "node" is a long-running sandbox container whose network namespace the node's hostNetwork pods
 // share, so two agents on two nodes can both listen on the chart's port. The node reaches the host
 // through the podman bridge's gateway, where the test binds the API server front and the VES listener.
+import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { imageExists, podman } from "./image.ts";
@@ -168,17 +169,10 @@ export class Pod {
       .join("\n");
   }
 
-  /** Stops and removes the pod's containers, each within the grace period. */
-  stop(): void {
+  /** Stops probing (before the containers are removed, so that no probe restarts one). */
+  stopProbes(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
-    for (const c of this.containers.values())
-      podman(
-        ["rm", "--force", "--time", String(this.plan.terminationGracePeriodSeconds), c.plan.containerName],
-        {
-          timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
-        },
-      );
   }
 }
 
@@ -316,24 +310,29 @@ export class KubeletLite {
     return pod;
   }
 
-  /** Stops every pod and node sandbox this instance started (by its run label). */
+  /**
+   * Stops every pod and node sandbox this instance started (found by its run label), all at once, each
+   * within its grace period; then removes podman's bridge if nothing else is on it, as a clean host had none.
+   */
   close(): void {
-    for (const pod of this.#pods) {
-      try {
-        pod.stop();
-      } catch {
-        // Removed below by label.
-      }
-    }
-    const ids = podman([
+    for (const pod of this.#pods) pod.stopProbes();
+    const names = podman([
       "ps",
       "--all",
-      "--quiet",
+      "--format",
+      "{{.Names}}",
       "--filter",
       `label=vesmon-kubelet-lite=${this.#opts.runId}`,
     ])
       .split("\n")
       .filter(Boolean);
-    if (ids.length) podman(["rm", "--force", "--time", "0", ...ids]);
+    const sandboxes = new Set([...this.#nodes.values()].map((n) => n.sandbox));
+    const grace = Math.max(0, ...this.#pods.map((p) => p.plan.terminationGracePeriodSeconds));
+    // The pods first: podman refuses to remove a sandbox whose network namespace a container still uses.
+    for (const batch of [names.filter((n) => !sandboxes.has(n)), names.filter((n) => sandboxes.has(n))])
+      if (batch.length)
+        podman(["rm", "--force", "--time", String(grace), ...batch], { timeoutMs: (grace + 60) * 1000 });
+    if (podman(["ps", "--all", "--quiet"]).trim() === "")
+      spawnSync("ip", ["link", "delete", "cni-podman0"], { stdio: "ignore" });
   }
 }
