@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { imageExists, podman } from "./image.ts";
+import { podman, podmanAsync } from "./image.ts";
 import {
   type ContainerPlan,
   type HttpProbe,
@@ -42,6 +42,8 @@ export interface ContainerState {
   restarts: number;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The address of the default podman bridge's gateway: where the host is, seen from a pod. */
@@ -65,23 +67,25 @@ export class Pod {
 
   readonly name: string;
   readonly plan: PodPlan;
+  readonly #resolveIp: () => Promise<string>;
   /** The address probes reach the pod at (the node sandbox's for hostNetwork pods). */
-  readonly ip: () => string;
+  ip = "";
 
-  constructor(name: string, plan: PodPlan, ip: () => string) {
+  constructor(name: string, plan: PodPlan, resolveIp: () => Promise<string>) {
     this.name = name;
     this.plan = plan;
-    this.ip = ip;
+    this.#resolveIp = resolveIp;
   }
 
   /** Runs the init containers to completion, in order, then starts the others and their probes. */
   async start(): Promise<void> {
     for (const c of this.plan.containers.filter((c) => c.init)) {
-      podman(["run", ...c.runArgs], { timeoutMs: 120_000 });
-      podman(["rm", c.containerName]);
+      await podmanAsync(["run", ...c.runArgs], { timeoutMs: 120_000 });
+      await podmanAsync(["rm", c.containerName]);
     }
     for (const c of this.plan.containers.filter((c) => !c.init)) {
-      podman(["run", "--detach", ...c.runArgs]);
+      await podmanAsync(["run", "--detach", ...c.runArgs]);
+      this.ip = await this.#resolveIp();
       const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0 };
       this.containers.set(c.name, state);
       this.#probe(state);
@@ -93,7 +97,7 @@ export class Pod {
     const loop = (probe: HttpProbe, onResult: (ok: boolean) => Promise<void> | void) => {
       const tick = async () => {
         if (this.#stopped) return;
-        const ok = await fetch(`http://${this.ip()}:${probe.port}${probe.path}`, {
+        const ok = await fetch(`http://${this.ip}:${probe.port}${probe.path}`, {
           signal: AbortSignal.timeout(probe.timeoutSeconds * 1000),
         })
           .then((r) => r.status >= 200 && r.status < 400)
@@ -134,7 +138,8 @@ export class Pod {
   async waitReady(ms: number): Promise<void> {
     const end = Date.now() + ms;
     while (!this.ready) {
-      if (Date.now() > end) throw new Error(`pod ${this.name} not ready after ${ms} ms\n${this.logs()}`);
+      if (Date.now() > end)
+        throw new Error(`pod ${this.name} not ready after ${ms} ms\n${await this.logs()}`);
       await sleep(250);
     }
   }
@@ -148,25 +153,25 @@ export class Pod {
     if (!state) throw new Error(`pod ${this.name} has no container ${container}`);
     state.ready = state.plan.readiness === undefined;
     state.restarts++;
-    podman(["stop", "--time", String(this.plan.terminationGracePeriodSeconds), state.plan.containerName], {
-      timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
-    });
-    podman(["start", state.plan.containerName]);
+    await podmanAsync(
+      ["stop", "--time", String(this.plan.terminationGracePeriodSeconds), state.plan.containerName],
+      { timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000 },
+    );
+    await podmanAsync(["start", state.plan.containerName]);
+    this.ip = await this.#resolveIp();
   }
 
   /** The last lines of every container's output (stdout and stderr). */
-  logs(tail = 60): string {
-    return [...this.containers.values()]
-      .map((c) => {
-        let out: string;
-        try {
-          out = podman(["logs", "--tail", String(tail), c.plan.containerName], { withStderr: true });
-        } catch (err) {
-          out = String(err);
-        }
-        return `--- ${this.name}/${c.plan.name}\n${out}`;
-      })
-      .join("\n");
+  async logs(tail = 60): Promise<string> {
+    const out = await Promise.all(
+      [...this.containers.values()].map(async (c) => {
+        const text = await podmanAsync(["logs", "--tail", String(tail), c.plan.containerName], {
+          withStderr: true,
+        }).catch((err: unknown) => String(err));
+        return `--- ${this.name}/${c.plan.name}\n${text}`;
+      }),
+    );
+    return out.join("\n");
   }
 
   /** Stops probing (before the containers are removed, so that no probe restarts one). */
@@ -203,9 +208,9 @@ export class KubeletLite {
   }
 
   /** Starts a node: a sandbox container on the podman bridge whose network its hostNetwork pods join. */
-  addNode(name: string, labels: Record<string, string> = {}): void {
+  async addNode(name: string, labels: Record<string, string> = {}): Promise<void> {
     const sandbox = `vesmon-node-${this.#opts.runId}-${name}`;
-    podman([
+    await podmanAsync([
       "run",
       "--detach",
       "--name",
@@ -232,8 +237,8 @@ export class KubeletLite {
     });
   }
 
-  #ipOf(container: string): string {
-    return podman(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container]).trim();
+  async #ipOf(container: string): Promise<string> {
+    return (await podmanAsync(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container])).trim();
   }
 
   /** Plans and starts a pod on a node; refuses (PodSpecError) what its spec asks and kubelet-lite cannot do. */
@@ -245,7 +250,18 @@ export class KubeletLite {
     const shared = this.#opts.sharedHostPaths ?? ["/proc", "/sys/fs/cgroup"];
     const spec = req.template.spec as { securityContext?: { fsGroup?: number } } | undefined;
     const fsGroup = spec?.securityContext?.fsGroup;
+    // The users the images run as, read before planning (which is synchronous); an absent image is refused.
     const images = new Map<string, string>();
+    const templateSpec = (isRecord(req.template.spec) ? req.template.spec : {}) as Record<string, unknown>;
+    for (const c of [templateSpec.initContainers, templateSpec.containers].flatMap((l) =>
+      Array.isArray(l) ? l : [],
+    ))
+      if (isRecord(c) && typeof c.image === "string" && !images.has(c.image)) {
+        const user = await podmanAsync(["image", "inspect", "--format", "{{.Config.User}}", c.image]).catch(
+          () => undefined,
+        );
+        if (user !== undefined) images.set(c.image, user.trim());
+      }
     const plan = planPod(req.template.spec, {
       podName: req.podName,
       namespace: req.namespace,
@@ -285,11 +301,10 @@ export class KubeletLite {
       },
       apiServer: { host: req.api.host, port: req.api.port },
       imageUser: (image) => {
-        if (!imageExists(image))
+        const user = images.get(image);
+        if (user === undefined)
           throw new PodSpecError("image", `${image} is not present and is never pulled`);
-        if (!images.has(image))
-          images.set(image, podman(["image", "inspect", "--format", "{{.Config.User}}", image]).trim());
-        return images.get(image) as string;
+        return user;
       },
       labels: {
         ...this.#labels,
@@ -314,16 +329,18 @@ export class KubeletLite {
    * Stops every pod and node sandbox this instance started (found by its run label), all at once, each
    * within its grace period; then removes podman's bridge if nothing else is on it, as a clean host had none.
    */
-  close(): void {
+  async close(): Promise<void> {
     for (const pod of this.#pods) pod.stopProbes();
-    const names = podman([
-      "ps",
-      "--all",
-      "--format",
-      "{{.Names}}",
-      "--filter",
-      `label=vesmon-kubelet-lite=${this.#opts.runId}`,
-    ])
+    const names = (
+      await podmanAsync([
+        "ps",
+        "--all",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        `label=vesmon-kubelet-lite=${this.#opts.runId}`,
+      ])
+    )
       .split("\n")
       .filter(Boolean);
     const sandboxes = new Set([...this.#nodes.values()].map((n) => n.sandbox));
@@ -331,8 +348,10 @@ export class KubeletLite {
     // The pods first: podman refuses to remove a sandbox whose network namespace a container still uses.
     for (const batch of [names.filter((n) => !sandboxes.has(n)), names.filter((n) => sandboxes.has(n))])
       if (batch.length)
-        podman(["rm", "--force", "--time", String(grace), ...batch], { timeoutMs: (grace + 60) * 1000 });
-    if (podman(["ps", "--all", "--quiet"]).trim() === "")
+        await podmanAsync(["rm", "--force", "--time", String(grace), ...batch], {
+          timeoutMs: (grace + 60) * 1000,
+        });
+    if ((await podmanAsync(["ps", "--all", "--quiet"])).trim() === "")
       spawnSync("ip", ["link", "delete", "cni-podman0"], { stdio: "ignore" });
   }
 }
