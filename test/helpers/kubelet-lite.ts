@@ -3,7 +3,7 @@
 // share, so two agents on two nodes can both listen on the chart's port. The node reaches the host
 // through the podman bridge's gateway, where the test binds the API server front and the VES listener.
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { podman, podmanAsync } from "./image.ts";
 import {
@@ -312,6 +312,9 @@ export class KubeletLite {
         "io.kubernetes.pod.namespace": req.namespace,
       },
     });
+    for (const dir of plan.existingDirectories)
+      if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+        throw new PodSpecError("spec.volumes", `hostPath ${dir} is not a directory (type Directory)`);
     for (const dir of plan.directories) mkdirSync(dir, { recursive: true });
     const pod = new Pod(req.podName, plan, () =>
       this.#ipOf(
