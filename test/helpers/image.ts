@@ -296,8 +296,6 @@ function buildImage(): void {
       "--pull=never",
       "--build-arg",
       `BASE_IMAGE=${base}`,
-      "--build-arg",
-      `VERSION=${version}`,
       "--label",
       `${CONTEXT_LABEL}=${context}`,
       "-t",
