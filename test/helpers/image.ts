@@ -286,8 +286,6 @@ function buildImage(): void {
   )
     return;
   const started = Date.now();
-  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string })
-    .version;
   const out = openSync(BUILD_LOG, "w");
   const r = spawnSync(
     "podman",
