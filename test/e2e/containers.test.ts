@@ -310,11 +310,8 @@ describe("the chart's pods, in containers from the image", () => {
     }, "events from the restarted agent");
     await sleep(INTERVAL_S * 1000);
 
-    const events = measurements(await received(), node).sort(
-      (a, b) =>
-        a.event.commonEventHeader.startEpochMicrosec - b.event.commonEventHeader.startEpochMicrosec ||
-        counter(a) - counter(b),
-    );
+    // In the order the listener received them: the spool delivers first in, first out.
+    const events = measurements(await received(), node);
     // Each life of the agent numbers its events from 1: split the series where the counter starts again.
     const lives: Received[][] = [];
     for (const e of events) {
