@@ -100,7 +100,10 @@ export class Pod {
         const ok = await fetch(`http://${this.ip}:${probe.port}${probe.path}`, {
           signal: AbortSignal.timeout(probe.timeoutSeconds * 1000),
         })
-          .then((r) => r.status >= 200 && r.status < 400)
+          .then(async (r) => {
+            await r.body?.cancel();
+            return r.status >= 200 && r.status < 400;
+          })
           .catch(() => false);
         await onResult(ok);
         if (!this.#stopped) this.#timers.push(setTimeout(tick, probe.periodSeconds * 1000));
