@@ -40,6 +40,8 @@ export interface ContainerState {
   plan: ContainerPlan;
   ready: boolean;
   restarts: number;
+  /** Bumped on every restart: the probe loops of an earlier run of the container stop. */
+  run: number;
 }
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
@@ -63,7 +65,7 @@ export function bridgeGateway(): string {
 export class Pod {
   readonly containers = new Map<string, ContainerState>();
   #stopped = false;
-  #timers: NodeJS.Timeout[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
 
   readonly name: string;
   readonly plan: PodPlan;
@@ -86,17 +88,27 @@ export class Pod {
     for (const c of this.plan.containers.filter((c) => !c.init)) {
       await podmanAsync(["run", "--detach", ...c.runArgs]);
       this.ip = await this.#resolveIp();
-      const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0 };
+      const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0, run: 0 };
       this.containers.set(c.name, state);
       this.#probe(state);
     }
   }
 
+  /** Starts the container's probe loops, as the kubelet does for each start of a container. */
   #probe(state: ContainerState): void {
     const { readiness, liveness } = state.plan;
+    const run = state.run;
+    const live = () => !this.#stopped && state.run === run;
+    const after = (seconds: number, fn: () => void) => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        fn();
+      }, seconds * 1000);
+      this.#timers.add(t);
+    };
     const loop = (probe: HttpProbe, onResult: (ok: boolean) => Promise<void> | void) => {
       const tick = async () => {
-        if (this.#stopped) return;
+        if (!live()) return;
         const ok = await fetch(`http://${this.ip}:${probe.port}${probe.path}`, {
           signal: AbortSignal.timeout(probe.timeoutSeconds * 1000),
         })
@@ -105,10 +117,11 @@ export class Pod {
             return r.status >= 200 && r.status < 400;
           })
           .catch(() => false);
+        if (!live()) return;
         await onResult(ok);
-        if (!this.#stopped) this.#timers.push(setTimeout(tick, probe.periodSeconds * 1000));
+        if (live()) after(probe.periodSeconds, tick);
       };
-      this.#timers.push(setTimeout(tick, probe.initialDelaySeconds * 1000));
+      after(probe.initialDelaySeconds, tick);
     };
     if (readiness) {
       let successes = 0;
@@ -149,11 +162,12 @@ export class Pod {
 
   /**
    * Stops a container (SIGTERM, then SIGKILL after the grace period) and starts it again in the same pod,
-   * with the same volumes: a container restart, not a new pod. Readiness starts over.
+   * with the same volumes: a container restart, not a new pod. Its probes start over, initial delays included.
    */
   async restart(container: string): Promise<void> {
     const state = this.containers.get(container);
     if (!state) throw new Error(`pod ${this.name} has no container ${container}`);
+    state.run++;
     state.ready = state.plan.readiness === undefined;
     state.restarts++;
     await podmanAsync(
@@ -162,6 +176,7 @@ export class Pod {
     );
     await podmanAsync(["start", state.plan.containerName]);
     this.ip = await this.#resolveIp();
+    this.#probe(state);
   }
 
   /** The last lines of every container's output (stdout and stderr). */
