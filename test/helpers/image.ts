@@ -1,6 +1,6 @@
 // Builds the project's Dockerfile with Debian's podman, as `npm test` does, on base images made on this
 // machine: no container registry is needed. Run it alone to build by hand: `node test/helpers/image.ts`.
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   closeSync,
@@ -67,6 +67,29 @@ export function podman(
   if (r.status !== 0)
     throw new Error(`podman ${args.join(" ")} failed (${r.status ?? r.signal}): ${r.stderr || r.error}`);
   return opts.withStderr ? `${r.stdout}${r.stderr}` : r.stdout;
+}
+
+/** podman, asynchronously, so that in-process servers (the fake API server) keep answering meanwhile. */
+export function podmanAsync(
+  args: string[],
+  opts: { timeoutMs?: number; withStderr?: boolean } = {},
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      "podman",
+      args,
+      { env: podmanEnv(), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, timeout: opts.timeoutMs ?? 120_000 },
+      (err, stdout, stderr) => {
+        if (err)
+          reject(
+            new Error(
+              `podman ${args.join(" ")} failed (${err.code ?? err.signal}): ${stderr || err.message}`,
+            ),
+          );
+        else resolve(opts.withStderr ? `${stdout}${stderr}` : stdout);
+      },
+    );
+  });
 }
 
 /** Whether podman has an image by that name. */
@@ -263,8 +286,6 @@ function buildImage(): void {
   )
     return;
   const started = Date.now();
-  const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string })
-    .version;
   const out = openSync(BUILD_LOG, "w");
   const r = spawnSync(
     "podman",
@@ -273,8 +294,6 @@ function buildImage(): void {
       "--pull=never",
       "--build-arg",
       `BASE_IMAGE=${base}`,
-      "--build-arg",
-      `VERSION=${version}`,
       "--label",
       `${CONTEXT_LABEL}=${context}`,
       "-t",

@@ -75,6 +75,7 @@ describe("kubelet-lite plans the chart's pods", () => {
     expect(plan.containers[1]?.readiness).toMatchObject({ path: "/readyz", port: 9464 });
     expect(plan.containers[1]?.liveness).toMatchObject({ path: "/healthz", port: 9464 });
     expect(plan.directories).toContain("/nodes/node-a/var/lib/vesmon");
+    expect(plan.existingDirectories).toEqual(["/nodes/node-a/proc", "/nodes/node-a/sys/fs/cgroup"]);
   });
 
   it("mounts the credentials Secret when it exists, and skips it (optional) when it does not", () => {

@@ -134,6 +134,8 @@ export interface PodPlan {
   containers: ContainerPlan[];
   /** Host directories to create before the pod starts (hostPath DirectoryOrCreate, emptyDir). */
   directories: string[];
+  /** Host directories that must exist already (hostPath Directory), or the pod does not start. */
+  existingDirectories: string[];
 }
 
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
@@ -196,7 +198,12 @@ type Volume =
   | { kind: "host"; source: string; create: boolean }
   | { kind: "secret"; secretName: string; optional: boolean; defaultMode: number };
 
-function volumes(spec: Json, ctx: PodContext, directories: string[]): Map<string, Volume> {
+function volumes(
+  spec: Json,
+  ctx: PodContext,
+  directories: string[],
+  existing: string[],
+): Map<string, Volume> {
   const out = new Map<string, Volume>();
   list(spec.volumes, "spec.volumes").forEach((raw, i) => {
     const path = `spec.volumes[${i}]`;
@@ -208,7 +215,7 @@ function volumes(spec: Json, ctx: PodContext, directories: string[]): Map<string
       if (type !== "" && type !== "Directory" && type !== "DirectoryOrCreate")
         throw new PodSpecError(`${path}.hostPath.type`, `type ${String(type)} not supported`);
       const source = ctx.hostPath(str(hp.path, `${path}.hostPath.path`));
-      if (type === "DirectoryOrCreate") directories.push(source);
+      (type === "DirectoryOrCreate" ? directories : existing).push(source);
       out.set(name, { kind: "host", source, create: type === "DirectoryOrCreate" });
     } else if (v.emptyDir !== undefined) {
       // sizeLimit is enforced by eviction in a kubelet; here it is read (and must parse) but not enforced.
@@ -422,7 +429,8 @@ export function planPod(podSpec: unknown, ctx: PodContext): PodPlan {
   if (spec.dnsPolicy !== undefined && !DNS_POLICIES.has(String(spec.dnsPolicy)))
     throw new PodSpecError("spec.dnsPolicy", `${String(spec.dnsPolicy)} not supported`);
   const directories: string[] = [];
-  const vols = volumes(spec, ctx, directories);
+  const existingDirectories: string[] = [];
+  const vols = volumes(spec, ctx, directories, existingDirectories);
   const hostNetwork = spec.hostNetwork === true;
   const network = hostNetwork ? ctx.hostNetwork : ctx.podNetwork;
   const containers = [
@@ -443,5 +451,6 @@ export function planPod(podSpec: unknown, ctx: PodContext): PodPlan {
     ),
     containers,
     directories,
+    existingDirectories,
   };
 }

@@ -2,9 +2,10 @@
 // Each "node" is a long-running sandbox container whose network namespace the node's hostNetwork pods
 // share, so two agents on two nodes can both listen on the chart's port. The node reaches the host
 // through the podman bridge's gateway, where the test binds the API server front and the VES listener.
-import { chmodSync, chownSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { imageExists, podman } from "./image.ts";
+import { podman, podmanAsync } from "./image.ts";
 import {
   type ContainerPlan,
   type HttpProbe,
@@ -39,8 +40,12 @@ export interface ContainerState {
   plan: ContainerPlan;
   ready: boolean;
   restarts: number;
+  /** Bumped on every restart: the probe loops of an earlier run of the container stop. */
+  run: number;
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The address of the default podman bridge's gateway: where the host is, seen from a pod. */
@@ -60,47 +65,63 @@ export function bridgeGateway(): string {
 export class Pod {
   readonly containers = new Map<string, ContainerState>();
   #stopped = false;
-  #timers: NodeJS.Timeout[] = [];
+  readonly #timers = new Set<NodeJS.Timeout>();
 
   readonly name: string;
   readonly plan: PodPlan;
+  readonly #resolveIp: () => Promise<string>;
   /** The address probes reach the pod at (the node sandbox's for hostNetwork pods). */
-  readonly ip: () => string;
+  ip = "";
 
-  constructor(name: string, plan: PodPlan, ip: () => string) {
+  constructor(name: string, plan: PodPlan, resolveIp: () => Promise<string>) {
     this.name = name;
     this.plan = plan;
-    this.ip = ip;
+    this.#resolveIp = resolveIp;
   }
 
   /** Runs the init containers to completion, in order, then starts the others and their probes. */
   async start(): Promise<void> {
     for (const c of this.plan.containers.filter((c) => c.init)) {
-      podman(["run", ...c.runArgs], { timeoutMs: 120_000 });
-      podman(["rm", c.containerName]);
+      await podmanAsync(["run", ...c.runArgs], { timeoutMs: 120_000 });
+      await podmanAsync(["rm", c.containerName]);
     }
     for (const c of this.plan.containers.filter((c) => !c.init)) {
-      podman(["run", "--detach", ...c.runArgs]);
-      const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0 };
+      await podmanAsync(["run", "--detach", ...c.runArgs]);
+      this.ip = await this.#resolveIp();
+      const state: ContainerState = { plan: c, ready: c.readiness === undefined, restarts: 0, run: 0 };
       this.containers.set(c.name, state);
       this.#probe(state);
     }
   }
 
+  /** Starts the container's probe loops, as the kubelet does for each start of a container. */
   #probe(state: ContainerState): void {
     const { readiness, liveness } = state.plan;
+    const run = state.run;
+    const live = () => !this.#stopped && state.run === run;
+    const after = (seconds: number, fn: () => void) => {
+      const t = setTimeout(() => {
+        this.#timers.delete(t);
+        fn();
+      }, seconds * 1000);
+      this.#timers.add(t);
+    };
     const loop = (probe: HttpProbe, onResult: (ok: boolean) => Promise<void> | void) => {
       const tick = async () => {
-        if (this.#stopped) return;
-        const ok = await fetch(`http://${this.ip()}:${probe.port}${probe.path}`, {
+        if (!live()) return;
+        const ok = await fetch(`http://${this.ip}:${probe.port}${probe.path}`, {
           signal: AbortSignal.timeout(probe.timeoutSeconds * 1000),
         })
-          .then((r) => r.status >= 200 && r.status < 400)
+          .then(async (r) => {
+            await r.body?.cancel();
+            return r.status >= 200 && r.status < 400;
+          })
           .catch(() => false);
+        if (!live()) return;
         await onResult(ok);
-        if (!this.#stopped) this.#timers.push(setTimeout(tick, probe.periodSeconds * 1000));
+        if (live()) after(probe.periodSeconds, tick);
       };
-      this.#timers.push(setTimeout(tick, probe.initialDelaySeconds * 1000));
+      after(probe.initialDelaySeconds, tick);
     };
     if (readiness) {
       let successes = 0;
@@ -133,52 +154,48 @@ export class Pod {
   async waitReady(ms: number): Promise<void> {
     const end = Date.now() + ms;
     while (!this.ready) {
-      if (Date.now() > end) throw new Error(`pod ${this.name} not ready after ${ms} ms\n${this.logs()}`);
+      if (Date.now() > end)
+        throw new Error(`pod ${this.name} not ready after ${ms} ms\n${await this.logs()}`);
       await sleep(250);
     }
   }
 
   /**
    * Stops a container (SIGTERM, then SIGKILL after the grace period) and starts it again in the same pod,
-   * with the same volumes: a container restart, not a new pod. Readiness starts over.
+   * with the same volumes: a container restart, not a new pod. Its probes start over, initial delays included.
    */
   async restart(container: string): Promise<void> {
     const state = this.containers.get(container);
     if (!state) throw new Error(`pod ${this.name} has no container ${container}`);
+    state.run++;
     state.ready = state.plan.readiness === undefined;
     state.restarts++;
-    podman(["stop", "--time", String(this.plan.terminationGracePeriodSeconds), state.plan.containerName], {
-      timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
-    });
-    podman(["start", state.plan.containerName]);
+    await podmanAsync(
+      ["stop", "--time", String(this.plan.terminationGracePeriodSeconds), state.plan.containerName],
+      { timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000 },
+    );
+    await podmanAsync(["start", state.plan.containerName]);
+    this.ip = await this.#resolveIp();
+    this.#probe(state);
   }
 
   /** The last lines of every container's output (stdout and stderr). */
-  logs(tail = 60): string {
-    return [...this.containers.values()]
-      .map((c) => {
-        let out: string;
-        try {
-          out = podman(["logs", "--tail", String(tail), c.plan.containerName], { withStderr: true });
-        } catch (err) {
-          out = String(err);
-        }
-        return `--- ${this.name}/${c.plan.name}\n${out}`;
-      })
-      .join("\n");
+  async logs(tail = 60): Promise<string> {
+    const out = await Promise.all(
+      [...this.containers.values()].map(async (c) => {
+        const text = await podmanAsync(["logs", "--tail", String(tail), c.plan.containerName], {
+          withStderr: true,
+        }).catch((err: unknown) => String(err));
+        return `--- ${this.name}/${c.plan.name}\n${text}`;
+      }),
+    );
+    return out.join("\n");
   }
 
-  /** Stops and removes the pod's containers, each within the grace period. */
-  stop(): void {
+  /** Stops probing (before the containers are removed, so that no probe restarts one). */
+  stopProbes(): void {
     this.#stopped = true;
     for (const t of this.#timers) clearTimeout(t);
-    for (const c of this.containers.values())
-      podman(
-        ["rm", "--force", "--time", String(this.plan.terminationGracePeriodSeconds), c.plan.containerName],
-        {
-          timeoutMs: (this.plan.terminationGracePeriodSeconds + 30) * 1000,
-        },
-      );
   }
 }
 
@@ -209,9 +226,9 @@ export class KubeletLite {
   }
 
   /** Starts a node: a sandbox container on the podman bridge whose network its hostNetwork pods join. */
-  addNode(name: string, labels: Record<string, string> = {}): void {
+  async addNode(name: string, labels: Record<string, string> = {}): Promise<void> {
     const sandbox = `vesmon-node-${this.#opts.runId}-${name}`;
-    podman([
+    await podmanAsync([
       "run",
       "--detach",
       "--name",
@@ -238,8 +255,8 @@ export class KubeletLite {
     });
   }
 
-  #ipOf(container: string): string {
-    return podman(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container]).trim();
+  async #ipOf(container: string): Promise<string> {
+    return (await podmanAsync(["inspect", "--format", "{{.NetworkSettings.IPAddress}}", container])).trim();
   }
 
   /** Plans and starts a pod on a node; refuses (PodSpecError) what its spec asks and kubelet-lite cannot do. */
@@ -251,7 +268,18 @@ export class KubeletLite {
     const shared = this.#opts.sharedHostPaths ?? ["/proc", "/sys/fs/cgroup"];
     const spec = req.template.spec as { securityContext?: { fsGroup?: number } } | undefined;
     const fsGroup = spec?.securityContext?.fsGroup;
+    // The users the images run as, read before planning (which is synchronous); an absent image is refused.
     const images = new Map<string, string>();
+    const templateSpec = (isRecord(req.template.spec) ? req.template.spec : {}) as Record<string, unknown>;
+    for (const c of [templateSpec.initContainers, templateSpec.containers].flatMap((l) =>
+      Array.isArray(l) ? l : [],
+    ))
+      if (isRecord(c) && typeof c.image === "string" && !images.has(c.image)) {
+        const user = await podmanAsync(["image", "inspect", "--format", "{{.Config.User}}", c.image]).catch(
+          () => undefined,
+        );
+        if (user !== undefined) images.set(c.image, user.trim());
+      }
     const plan = planPod(req.template.spec, {
       podName: req.podName,
       namespace: req.namespace,
@@ -291,11 +319,10 @@ export class KubeletLite {
       },
       apiServer: { host: req.api.host, port: req.api.port },
       imageUser: (image) => {
-        if (!imageExists(image))
+        const user = images.get(image);
+        if (user === undefined)
           throw new PodSpecError("image", `${image} is not present and is never pulled`);
-        if (!images.has(image))
-          images.set(image, podman(["image", "inspect", "--format", "{{.Config.User}}", image]).trim());
-        return images.get(image) as string;
+        return user;
       },
       labels: {
         ...this.#labels,
@@ -303,6 +330,9 @@ export class KubeletLite {
         "io.kubernetes.pod.namespace": req.namespace,
       },
     });
+    for (const dir of plan.existingDirectories)
+      if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory())
+        throw new PodSpecError("spec.volumes", `hostPath ${dir} is not a directory (type Directory)`);
     for (const dir of plan.directories) mkdirSync(dir, { recursive: true });
     const pod = new Pod(req.podName, plan, () =>
       this.#ipOf(
@@ -316,24 +346,33 @@ export class KubeletLite {
     return pod;
   }
 
-  /** Stops every pod and node sandbox this instance started (by its run label). */
-  close(): void {
-    for (const pod of this.#pods) {
-      try {
-        pod.stop();
-      } catch {
-        // Removed below by label.
-      }
-    }
-    const ids = podman([
-      "ps",
-      "--all",
-      "--quiet",
-      "--filter",
-      `label=vesmon-kubelet-lite=${this.#opts.runId}`,
-    ])
+  /**
+   * Stops every pod and node sandbox this instance started (found by its run label), all at once, each
+   * within its grace period; then removes podman's bridge if nothing else is on it, as a clean host had none.
+   */
+  async close(): Promise<void> {
+    for (const pod of this.#pods) pod.stopProbes();
+    const names = (
+      await podmanAsync([
+        "ps",
+        "--all",
+        "--format",
+        "{{.Names}}",
+        "--filter",
+        `label=vesmon-kubelet-lite=${this.#opts.runId}`,
+      ])
+    )
       .split("\n")
       .filter(Boolean);
-    if (ids.length) podman(["rm", "--force", "--time", "0", ...ids]);
+    const sandboxes = new Set([...this.#nodes.values()].map((n) => n.sandbox));
+    const grace = Math.max(0, ...this.#pods.map((p) => p.plan.terminationGracePeriodSeconds));
+    // The pods first: podman refuses to remove a sandbox whose network namespace a container still uses.
+    for (const batch of [names.filter((n) => !sandboxes.has(n)), names.filter((n) => sandboxes.has(n))])
+      if (batch.length)
+        await podmanAsync(["rm", "--force", "--time", String(grace), ...batch], {
+          timeoutMs: (grace + 60) * 1000,
+        });
+    if ((await podmanAsync(["ps", "--all", "--quiet"])).trim() === "")
+      spawnSync("ip", ["link", "delete", "cni-podman0"], { stdio: "ignore" });
   }
 }
