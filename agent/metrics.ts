@@ -90,6 +90,12 @@ export class AgentMetrics {
       ],
       ["gauge", "interval_seconds", "The collector's interval.", (j) => j.intervalMs / 1000],
       [
+        "gauge",
+        "first_tick_timestamp_seconds",
+        "When the collector's job first ran, seconds since the epoch; it moves when an edit restarts the job.",
+        (j) => (j.firstTick === undefined ? undefined : j.firstTick / 1000),
+      ],
+      [
         "counter",
         "skipped_total",
         "Ticks skipped because the previous collection still ran.",

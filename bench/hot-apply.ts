@@ -61,12 +61,19 @@ interface LogLine {
   ms?: number;
 }
 
-/** The job counters in the agent's /metrics, keyed by job id. */
+/**
+ * The job counters in the agent's /metrics, keyed by collector and the job's first tick: series are labelled by
+ * profile and collector, so a restarted job (a changed one) shows as a new first tick under the same labels.
+ */
 function parseMetrics(text: string, at: number): JobReading {
   const jobs = new Map<string, JobCounters>();
+  const started = new Map<string, string>();
+  for (const m of text.matchAll(/^vesmon_scrape_collector_first_tick_timestamp_seconds\{([^}]*)\} (\S+)$/gm))
+    started.set(m[1]!, m[2]!);
   for (const m of text.matchAll(/^vesmon_scrape_collector_(collections|missed)_total\{([^}]*)\} (\S+)$/gm)) {
-    const id = /job="([^"]+)"/.exec(m[2]!)?.[1];
-    if (!id) continue;
+    const first = started.get(m[2]!);
+    if (first === undefined) continue;
+    const id = `${m[2]}@${first}`;
     const j = jobs.get(id) ?? jobs.set(id, { intervalMs: 1000, collections: 0, missed: 0 }).get(id)!;
     j[m[1] as "collections" | "missed"] = Number(m[3]);
   }
@@ -131,7 +138,7 @@ async function measureStandalone(opts: {
       const text = await (await fetch(`${url}/metrics`)).text();
       return parseMetrics(text, Date.now());
     };
-    const appliedLines = () => lines.filter((l) => l.msg === "configuration applied");
+    const appliedLines = () => lines.filter((l) => String(l.msg).startsWith("configuration applied"));
     if (!(await until(() => appliedLines().length > 0, 30_000))) throw new Error("no first apply in 30 s");
     // A few ticks first, so every job has a schedule before the first reading.
     await sleep(3000);

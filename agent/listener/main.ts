@@ -3,6 +3,7 @@ import { readFile } from "node:fs/promises";
 import { pino } from "pino";
 import { validateVesEvent } from "../ves/schema.ts";
 import { checkEnvelope } from "./envelope.ts";
+import { printLine } from "./print.ts";
 import { ListenerProcess } from "./process.ts";
 import { parseSettings, USAGE } from "./settings.ts";
 import { schemaValidator } from "./ves-validator.ts";
@@ -38,6 +39,10 @@ async function main(): Promise<number> {
       ? checkEnvelope
       : schemaValidator((event, version) => validateVesEvent(event, version, { closed: s.strict })),
     logger: log,
+    // stdout carries the URL, then one line per accepted event; logs go to stderr.
+    onAccepted: (records) => {
+      for (const r of records) process.stdout.write(`${printLine(r, s.verbose ? "verbose" : "compact")}\n`);
+    },
   });
   const url = await listener.start();
   // The user name is harmless and helps; the password is never logged.

@@ -50,6 +50,8 @@ export interface ListenerOptions {
   sleep?: ((ms: number) => Promise<void>) | undefined;
   /** Clock of `receivedAt`, in ms since 1970. Defaults to Date.now. */
   now?: (() => number) | undefined;
+  /** Called with the events of each accepted request, once recorded (the program prints them). */
+  onAccepted?: ((records: readonly RecordedEvent[]) => void) | undefined;
   /** Called by `PUT /control/faults {"downFor": s}` once the answer is sent; ListenerProcess sets it. */
   onDown?: ((seconds: number) => void) | undefined;
 }
@@ -179,6 +181,7 @@ export function buildListener(opts: ListenerOptions = {}): FastifyInstance {
       const records: RecordedEvent[] = events.map((event) => ({ receivedAt, path, event }));
       await recorder.record(records);
       stats.accept(records.length);
+      opts.onAccepted?.(records);
       request.log.debug({ events: records.length }, "accepted");
       return reply.code(202).send();
     };

@@ -16,6 +16,7 @@ describe("parseSettings", () => {
         errorRate: 0,
         envelopeOnly: false,
         strict: false,
+        verbose: false,
       },
     });
   });
@@ -35,6 +36,7 @@ describe("parseSettings", () => {
         "--error-rate=0.5",
         "--envelope-only",
         "--strict",
+        "--verbose",
       ],
       {},
     );
@@ -51,6 +53,7 @@ describe("parseSettings", () => {
         errorRate: 0.5,
         envelopeOnly: true,
         strict: true,
+        verbose: true,
       },
     });
   });

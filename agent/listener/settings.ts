@@ -18,6 +18,8 @@ export interface ListenerSettings {
   envelopeOnly: boolean;
   /** Refuse fields the schema does not declare, also where it leaves objects open (5.4.1). */
   strict: boolean;
+  /** Print each accepted event as full JSON instead of one compact line. */
+  verbose: boolean;
 }
 
 /** Usage text of the program. */
@@ -39,6 +41,8 @@ Fault knobs and recorded events are at /control/faults, /control/events and /con
   --error-rate P      answer 503 with probability P in [0, 1] (default 0)
   --envelope-only     check only the {"event":…}/{"eventList":[…]} envelope, not the VES schema
   --strict            refuse fields the schema does not declare (schema 28.4.1 leaves objects open)
+  -v, --verbose       print each accepted event as one line of JSON on stdout, instead of
+                      "<receivedAt> <domain> <sourceName> <eventName> <eventId>"
   -h, --help          print this text
 `;
 
@@ -64,6 +68,7 @@ export function parseSettings(
         "error-rate": { type: "string" },
         "envelope-only": { type: "boolean" },
         strict: { type: "boolean" },
+        verbose: { type: "boolean", short: "v" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -111,6 +116,7 @@ export function parseSettings(
       errorRate: rate,
       envelopeOnly: values["envelope-only"] === true,
       strict: values.strict === true,
+      verbose: values.verbose === true,
     },
   };
 }

@@ -1,9 +1,9 @@
 import { AgentMetrics } from "../../agent/metrics.ts";
-import { legacyPrometheusName } from "../../agent/prometheus-legacy-names.ts";
 import { prometheusCatalogue } from "../../agent/prometheus-names.ts";
 import { operatorMetrics } from "../../operator/metrics.ts";
 import { COLLECTOR_NAMES } from "../v1alpha1/collectors.ts";
 import { METRICS } from "../v1alpha1/metrics.ts";
+import { legacyPrometheusName } from "./legacy-metric-names.ts";
 
 /** Metrics that came with this naming; the migration table lists them as new. */
 const ADDED_WITH_RENAME = new Set(["host.cpu.seconds.total"]);

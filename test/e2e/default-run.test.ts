@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateVesEvent } from "../../agent/ves/schema.ts";
 
-// What `npm start` does: the agent with its built-in profile prints VES events within one interval and
-// stops cleanly on Ctrl-C.
+// The agent without --profile (its built-in copy of examples/profiles/local.yaml, which `npm start` reads from the
+// file) prints VES events within one interval and stops cleanly on Ctrl-C.
 describe("the agent with its built-in profile", () => {
   it("prints a schema-valid VES event at its first window boundary with samples, and exits 0 on SIGINT", async () => {
     const state = await mkdtemp(join(tmpdir(), "vesmon-default-"));

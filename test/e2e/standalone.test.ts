@@ -155,6 +155,8 @@ describe("standalone agent end to end", () => {
         ),
       "a host event with loadArray",
     );
+    // The agent says what the edit changed, in one line.
+    expect(stderr).toMatch(/"msg":"configuration applied: started e2e\/load"/);
   }, 60_000);
 
   it("raises a collector fault while libvirtd is gone and clears it when it is back", async () => {

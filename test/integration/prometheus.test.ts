@@ -221,7 +221,18 @@ describe("Prometheus sees conventional metrics", () => {
     ]);
     const reconciles = await query('sum(vesmon_operator_reconciles_total{job="vesmon-operator"})');
     expect(Number(reconciles[0]?.value[1])).toBeGreaterThan(0);
-    expect(await query('vesmon_operator_leader{job="vesmon-operator"}')).toHaveLength(1);
+    expect((await query('vesmon_operator_leader{job="vesmon-operator"}')).map((s) => s.value[1])).toEqual([
+      "1",
+    ]);
+    // The profile's conditions as the operator rolled them up: accepted, not ready (no agent runs it).
+    const conditions = await until(
+      nonEmpty('vesmon_operator_profile_condition{profile="fleet",condition=~"Accepted|Ready"}'),
+      "the fleet profile's conditions",
+    );
+    expect(Object.fromEntries(conditions.map((s) => [s.metric.condition, s.value[1]]))).toEqual({
+      Accepted: "1",
+      Ready: "0",
+    });
     // No series had its own `job` label, which Prometheus would have renamed.
     expect(await query('{exported_job!=""}')).toEqual([]);
   }, 60_000);

@@ -1,4 +1,4 @@
-import type { Unit } from "./collectors/sample.ts";
+import type { Unit } from "../../agent/collectors/sample.ts";
 
 const UNIT_SUFFIX: Partial<Record<Unit, string>> = {
   percent: "percent",
@@ -21,7 +21,7 @@ const WORDS: Record<string, string> = {
 
 /**
  * The name vesmon 0.1 gave a sample on /metrics, kept only to generate the migration table in docs/metrics.md
- * (`agent/prometheus-names.ts` names them now). Shaped like KubeVirt's: `vm.interface.rx.bytes.total` →
+ * (agent/prometheus-names.ts names them now). Shaped like KubeVirt's: `vm.interface.rx.bytes.total` →
  * `vesmon_vmi_network_receive_bytes_total`, `vm.memory.used` (bytes) → `vesmon_vmi_memory_used_bytes`,
  * `host.cpu.usage.percent` → `vesmon_host_cpu_usage_percent`.
  */
