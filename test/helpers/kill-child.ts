@@ -21,7 +21,6 @@ const sink = await VesSinkRunner.open({
   vesVersion: "7.2.1",
   spoolDir,
   spec: sinkSpec(url, {
-    timeout: "20s",
     batch: { maxEvents: 5, maxBytes: "1Mi" },
     buffer: { maxBytes: "8Mi", maxAge: "1h" },
   }),
