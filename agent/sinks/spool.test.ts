@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { appendFile, mkdtemp, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rmdir, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -144,6 +144,26 @@ describe("Spool", () => {
     const kept = ids(await s.peek(1000));
     expect(kept.at(-1)).toBe(59);
     expect(kept.length).toBe(st.queued);
+  });
+
+  it("refuses and counts records it cannot write (not ENOSPC: write_error), and resumes by itself", async () => {
+    const d = await dir();
+    // Room for six records per segment file (28 bytes of frame header each).
+    const segmentBytes = 6 * (28 + rec(0, 100).length) + 10;
+    const s = await open(d, { segmentBytes });
+    await s.append([0, 1, 2, 3, 4, 5].map((i) => rec(i, 100)));
+    // The next segment file cannot be created: a directory holds its name (EISDIR from the kernel).
+    const blocker = join(d, `${"7".padStart(20, "0")}.vrec`);
+    await mkdir(blocker);
+    const r = await s.append([rec(6, 100), rec(7, 100), rec(8, 100)]);
+    expect(r).toMatchObject({ refused: 3, reason: "write_error", error: expect.stringMatching(/EISDIR/) });
+    expect(s.stats()).toMatchObject({ writable: false, queued: 6, dropped: { write_error: 3 } });
+    await rmdir(blocker);
+    expect(await s.append([rec(9, 100)])).toEqual({ appended: 1, refused: 0 });
+    expect(s.stats()).toMatchObject({ writable: true, queued: 7 });
+    expect(ids(await s.peek(100))).toEqual([0, 1, 2, 3, 4, 5, 9]);
+    await s.close();
+    expect(ids(await (await open(d, { segmentBytes })).peek(100))).toEqual([0, 1, 2, 3, 4, 5, 9]);
   });
 
   it("loses nothing it confirmed when the writing process is killed with SIGKILL", async () => {

@@ -12,69 +12,17 @@ import {
   payloadMatches,
 } from "./spool-frame.ts";
 import { LEGACY_CURSOR, legacySegments, readLegacySegment } from "./spool-legacy.ts";
+import { type Damage, noLoss, segmentLosses } from "./spool-losses.ts";
+import type {
+  AppendResult,
+  DropReason,
+  LossReason,
+  SpoolOptions,
+  SpoolRecord,
+  SpoolStats,
+} from "./spool-types.ts";
 
-/** Settings of a durable spool. */
-export interface SpoolOptions {
-  /** Directory owned by this spool (one per sink). */
-  dir: string;
-  /** Bytes on disk before the oldest records are dropped. */
-  maxBytes: number;
-  /** Age (ms) after which records are dropped instead of delivered. */
-  maxAgeMs: number;
-  /** Size at which a new segment file is started. Defaults to maxBytes / 8, between 64 KiB and 8 MiB. */
-  segmentBytes?: number;
-  /** Wall clock, ms; injectable for tests. */
-  now?: () => number;
-  /** Where damage found in the files and write failures are reported (once per segment, once per transition). */
-  log?: Logger;
-}
-
-/** One queued record. */
-export interface SpoolRecord {
-  /** When it was appended, ms since the epoch. */
-  at: number;
-  /** Its sequence number in this spool. */
-  seq: number;
-  payload: Buffer;
-}
-
-/**
- * Why records were dropped: the spool held `maxBytes` (`full`, the oldest go), they were older than `maxAge`
- * (`expired`), their bytes were damaged or gone (`corrupt`), or the disk refused to take them (`disk_full` for
- * ENOSPC and EDQUOT, `write_error` for any other error; the newest are refused).
- */
-export type DropReason = "full" | "expired" | "corrupt" | "disk_full" | "write_error";
-
-/**
- * Where corrupt records were found: damaged bytes inside a segment (`checksum`), at the end of the newest
- * segment (`torn`, what a crash in the middle of a write leaves), or sequence numbers with no bytes at all
- * (`missing`: a deleted segment file).
- */
-export type LossReason = "checksum" | "torn" | "missing";
-
-/** Counters a spool keeps since it was opened. */
-export interface SpoolStats {
-  queued: number;
-  queuedBytes: number;
-  diskBytes: number;
-  dropped: Record<DropReason, number>;
-  lost: Record<LossReason, { records: number; bytes: number }>;
-  /** False from a failed append until one succeeds again; `writeError` says why. */
-  writable: boolean;
-  writeError?: string;
-  /** False while the cursor cannot be saved: delivery goes on, but a restart would send the delivered again. */
-  cursorSaved: boolean;
-  /** Records taken over from a spool of the previous on-disk format. */
-  migrated: number;
-}
-
-/** What became of an append: how many records were written, and how many refused (and why). */
-export interface AppendResult {
-  appended: number;
-  refused: number;
-  reason?: "disk_full" | "write_error";
-  error?: string;
-}
+export type { AppendResult, DropReason, LossReason, SpoolOptions, SpoolRecord, SpoolStats };
 
 /** A segment file, named after the sequence number of its first record, and what it holds. */
 interface Segment {
@@ -102,7 +50,6 @@ type Position = Frame & { seg: number };
 const SEGMENT = /^(\d{20})\.vrec$/;
 const segName = (first: number) => `${String(first).padStart(20, "0")}.vrec`;
 const HEAD = "head.json";
-const noLoss = () => ({ records: 0, bytes: 0 });
 const isDiskFull = (err: NodeJS.ErrnoException) => err.code === "ENOSPC" || err.code === "EDQUOT";
 
 /**
@@ -127,7 +74,7 @@ export class Spool {
   readonly #readers = new Map<number, FileHandle>();
   #writer: FileHandle | undefined;
   #dropped: Record<DropReason, number> = { full: 0, expired: 0, corrupt: 0, disk_full: 0, write_error: 0 };
-  #lost: Record<LossReason, { records: number; bytes: number }> = {
+  #lost: Damage = {
     checksum: noLoss(),
     torn: noLoss(),
     missing: noLoss(),
@@ -290,9 +237,7 @@ export class Spool {
       .map(Number)
       .sort((a, b) => a - b);
     const saved = await this.#loadHead();
-    // Sequence numbers expected next, and a hole since the last record (what a gap is blamed on).
-    let expected = saved ?? firsts[0] ?? 1;
-    let pendingHole = false;
+    let carry = { expected: saved ?? firsts[0] ?? 1, pendingHole: false };
     for (const [i, first] of firsts.entries()) {
       const next = firsts[i + 1];
       if (saved !== undefined && next !== undefined && next <= saved) {
@@ -303,29 +248,18 @@ export class Spool {
       const buf = await readFile(join(dir, segName(first)));
       const index = indexSegment(buf, first);
       const seg = this.#segmentOf(first, buf.length, index.frames, index.holes);
-      const damage = { checksum: noLoss(), torn: noLoss(), missing: noLoss() };
+      let torn = noLoss();
       const tail = seg.holes.at(-1);
-      const isLast = next === undefined;
-      if (isLast && tail && tail.end === buf.length) {
+      if (next === undefined && tail && tail.end === buf.length) {
         // A write cut short (or damaged) at the very end: cut it off; the next append goes there.
         seg.holes.pop();
         seg.size = tail.offset;
-        damage.torn = { records: Math.max(1, tail.magics), bytes: tail.end - tail.offset };
+        torn = { records: Math.max(1, tail.magics), bytes: tail.end - tail.offset };
         await this.#truncate(first, tail.offset);
       }
-      for (const h of seg.holes) damage.checksum.bytes += h.end - h.offset;
-      let cursor = 0;
-      for (const f of index.frames) {
-        while (seg.holes[cursor] && seg.holes[cursor]!.end <= f.offset) {
-          pendingHole = true;
-          cursor++;
-        }
-        const gap = f.seq - Math.max(expected, saved ?? 0);
-        if (gap > 0) damage[pendingHole ? "checksum" : "missing"].records += gap;
-        expected = f.seq + 1;
-        pendingHole = false;
-      }
-      if (seg.holes.length > cursor) pendingHole = true;
+      const found = segmentLosses(index.frames, seg.holes, saved, carry);
+      carry = found.carry;
+      const damage: Damage = { ...found.damage, torn };
       this.#count(damage, `segment ${segName(first)}`);
       this.#segments.push(seg);
     }
@@ -356,7 +290,7 @@ export class Spool {
   }
 
   /** Adds losses to the counters and logs them once (per segment at open, per damage found later). */
-  #count(damage: Record<LossReason, { records: number; bytes: number }>, where: string): void {
+  #count(damage: Damage, where: string): void {
     let records = 0;
     for (const reason of ["checksum", "torn", "missing"] as const) {
       this.#lost[reason].records += damage[reason].records;

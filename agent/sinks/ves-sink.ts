@@ -16,6 +16,8 @@ export interface VesSinkOptions {
   vesVersion: "7.2.1" | "5.4.1";
   /** The sink's own spool directory. */
   spoolDir: string;
+  /** Size of the spool's segment files; defaults to the spool's (buffer.maxBytes / 8). For tests. */
+  spoolSegmentBytes?: number;
   security?: TransportSecurity;
   /** Consecutive retryable failures on the primary before switching to the backup. Defaults to 3. */
   failoverAfter?: number;
@@ -97,6 +99,7 @@ export class VesSinkRunner implements Sink {
       maxAgeMs: parseDuration(opts.spec.buffer.maxAge),
       ...(opts.now ? { now: opts.now } : {}),
       ...(opts.log ? { log: opts.log } : {}),
+      ...(opts.spoolSegmentBytes ? { segmentBytes: opts.spoolSegmentBytes } : {}),
     });
     const sink = new VesSinkRunner(opts, spool);
     sink.#loop = sink.#run();

@@ -10,7 +10,7 @@ const sink = await VesSinkRunner.open({
   name: "ves",
   vesVersion: "7.2.1",
   spoolDir,
-  spec: sinkSpec(url, { timeout: "2s" }),
+  spec: sinkSpec(url),
 });
 sink.enqueue(heartbeats(Number(count), Number(from)));
 await sink.flushed();

@@ -122,7 +122,11 @@ describe("VES delivery against vesmon-listener", () => {
   it("retries 500s, 429 with Retry-After and timeouts with growing delays", async () => {
     const l = await listener({ faults: { failNext: 3, errorStatus: 500 } });
     const delays: number[] = [];
-    const s = await sink(l.url, { onBackoff: (ms) => delays.push(ms), random: () => 0.5 });
+    const s = await sink(l.url, {
+      spec: spec(l.url, { timeout: "1s" }),
+      onBackoff: (ms) => delays.push(ms),
+      random: () => 0.5,
+    });
     s.enqueue(heartbeats(1));
     await until(async () => (await received(l)).length === 1, "delivery after three 500s");
     expect(delays).toEqual([20, 40, 80]);

@@ -16,7 +16,7 @@ const SEED = Number(process.env.VESMON_KILL_SEED ?? 14);
 const KILLS = Number(process.env.VESMON_KILLS ?? 50);
 // Each kill costs a Node start (~0.3 s on an idle machine, over 1 s on a busy one): the budget is generous,
 // and the test says how many kills it managed if it runs out.
-const BUDGET_MS = 110_000;
+const BUDGET_MS = 200_000;
 const BATCH = 5;
 
 /** mulberry32: a small seeded PRNG, so a failing sequence of kill points can be replayed. */
@@ -34,6 +34,7 @@ function prng(seed: number): () => number {
 type Child = ChildProcessByStdio<null, Readable, null>;
 
 let listener: ListenerProcess | undefined;
+const drops: Record<string, number> = {};
 let dir = "";
 afterAll(async () => {
   await listener?.close();
@@ -77,7 +78,13 @@ async function runChild(
       setTimeout(() => child.kill("SIGKILL"), verdict === true ? 0 : verdict);
     }
   });
-  return new Promise((resolve) => child.once("exit", () => resolve(lines)));
+  await new Promise((resolve) => child.once("close", resolve));
+  // What the sink dropped in this run (the last report before the kill), so a missing event can be explained.
+  const dropped = lines.findLast((l) => l.startsWith("dropped "));
+  if (dropped)
+    for (const [reason, n] of Object.entries(JSON.parse(dropped.slice(8)) as Record<string, number>))
+      drops[reason] = (drops[reason] ?? 0) + n;
+  return lines;
 }
 
 async function setLatency(ms: number): Promise<void> {
@@ -136,8 +143,10 @@ describe("VES delivery under kill -9", () => {
     const missing = confirmed.filter((i) => !seen.has(i));
     const extra = got.length - seen.size;
     const total = kills.append + kills.replay;
-    if (missing.length) console.info(JSON.stringify({ missing, kills, next, got: got.length }));
-    expect({ kills: total, missing }).toMatchObject({ missing: [] });
+    expect(missing, JSON.stringify({ missing, drops, kills })).toEqual([]);
+    // Children die young, so the backlog grows (to about 1 MiB by the end on a busy machine); the buffer is
+    // sized so that the oldest are never dropped for space here, which would be policy, not loss.
+    expect(drops.full ?? 0).toBe(0);
     expect(total, `only ${total} kills within ${BUDGET_MS} ms`).toBe(KILLS);
     expect([...seen.keys()].every((i) => i >= 0 && i < next)).toBe(true);
     // A kill between the collector's answer and the ack resends that one batch: at most BATCH per kill.
@@ -154,7 +163,8 @@ describe("VES delivery under kill -9", () => {
     }
     console.info(
       `kill -9: seed ${SEED}, ${kills.append} kills during append, ${kills.replay} during replay, ` +
-        `${confirmed.length} confirmed events all delivered, ${extra} resent, ${Date.now() - started} ms`,
+        `${confirmed.length} confirmed events all delivered, ${extra} resent, drops ${JSON.stringify(drops)}, ` +
+        `${Date.now() - started} ms`,
     );
-  }, 120_000);
+  }, 300_000);
 });
