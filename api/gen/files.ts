@@ -11,10 +11,10 @@ export async function generatedFiles(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   for (const crd of crdObjects()) {
     const { group, names } = crd.spec as { group: string; names: { plural: string } };
-    files.set(
-      `crds/${group}_${names.plural}.yaml`,
-      HEADER + stringify(crd, { lineWidth: 0, aliasDuplicateObjects: false }),
-    );
+    const yaml = HEADER + stringify(crd, { lineWidth: 0, aliasDuplicateObjects: false });
+    // Helm installs CRDs from the chart's own crds/ directory, so the chart carries the same bytes.
+    files.set(`crds/${group}_${names.plural}.yaml`, yaml);
+    files.set(`charts/vesmon/crds/${group}_${names.plural}.yaml`, yaml);
   }
   files.set("api/v1alpha1/types.ts", await renderTypes());
   files.set("docs/api.md", renderApiDocs());

@@ -150,7 +150,7 @@ export interface CollectorSpec {
    */
   stats?: ("state" | "cpu-total" | "balloon" | "vcpu" | "interface" | "block")[];
   /**
-   * virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to libvirt.
+   * virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to cgroup.
    */
   cpuSource?: "libvirt" | "cgroup";
 }
