@@ -201,6 +201,11 @@ export class FakeApiServer {
     );
   }
 
+  /** Stops failing watches: the failures `failWatches` injected and not yet used are dropped. */
+  stopFailingWatches(): void {
+    this.#watches.clearInjectedErrors();
+  }
+
   /** Open watch streams, for tests that wait for a client to (re)connect. */
   get openWatches(): number {
     return this.#watches.size;
