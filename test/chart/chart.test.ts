@@ -9,6 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Ajv } from "ajv";
+import { ValidatingAdmissionPolicy } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
+import { ValidatingAdmissionPolicyBinding } from "kubernetes-models/admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding";
 import { CustomResourceDefinition } from "kubernetes-models/apiextensions.k8s.io/v1/CustomResourceDefinition";
 import { DaemonSet } from "kubernetes-models/apps/v1/DaemonSet";
 import { Deployment } from "kubernetes-models/apps/v1/Deployment";
@@ -17,6 +19,7 @@ import { ClusterRole } from "kubernetes-models/rbac.authorization.k8s.io/v1/Clus
 import { ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRoleBinding";
 import { Role } from "kubernetes-models/rbac.authorization.k8s.io/v1/Role";
 import { RoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding";
+import { PriorityClass } from "kubernetes-models/scheduling.k8s.io/v1/PriorityClass";
 import { Namespace } from "kubernetes-models/v1/Namespace";
 import { Service } from "kubernetes-models/v1/Service";
 import { ServiceAccount } from "kubernetes-models/v1/ServiceAccount";
@@ -43,6 +46,9 @@ const MODELS: Record<string, Model> = {
   "v1/Service": Service,
   "v1/ServiceAccount": ServiceAccount,
   "apiextensions.k8s.io/v1/CustomResourceDefinition": CustomResourceDefinition,
+  "scheduling.k8s.io/v1/PriorityClass": PriorityClass,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy": ValidatingAdmissionPolicy,
+  "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding": ValidatingAdmissionPolicyBinding,
 };
 
 /** The prometheus-operator kinds have no kubernetes-models; these are the fields the chart relies on. */
@@ -122,7 +128,12 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     fullnameOverride: "vm",
     commonLabels: { team: "nfv" },
     operator: { serviceAccount: { name: "op-sa" }, podLabels: { a: "b" } },
-    agent: { priorityClassName: "", updateStrategy: { maxUnavailable: 2 }, extraArgs: ["--node-name=x"] },
+    agent: {
+      priorityClassName: "",
+      priorityClass: { create: false },
+      updateStrategy: { maxUnavailable: 2 },
+      extraArgs: ["--node-name=x"],
+    },
   },
 };
 
@@ -165,7 +176,17 @@ describe("chart metadata and values", () => {
     }
   });
 
+  it("values.schema.json allows `global`, so the chart works as a subchart", () => {
+    const asSubchart = coalesce(defaultValues, { global: { imageRegistry: "registry.example.com" } });
+    expect(validateValues(asSubchart), JSON.stringify(validateValues.errors)).toBe(true);
+  });
+
   it.each<[string, Record<string, unknown>]>([
+    ["an unknown node restriction mode", { agent: { nodeRestriction: "yes" } }],
+    [
+      "a priority class value above user-defined classes",
+      { agent: { priorityClass: { value: 2000000000 } } },
+    ],
     ["zero operator replicas", { operator: { replicas: 0 } }],
     ["an unknown pull policy", { image: { pullPolicy: "Sometimes" } }],
     ["an empty repository", { image: { repository: "" } }],
@@ -209,7 +230,15 @@ describe("rendered manifests", () => {
       expect(() => validateManifest(m), `${r.sources[i]} ${m.kind}/${m.metadata?.name}`).not.toThrow();
       // Events about cluster-scoped objects live in `default`, so the operator's right to write them does too.
       const inDefault = m.metadata.name.endsWith("-events") && ["Role", "RoleBinding"].includes(m.kind);
-      if (!["ClusterRole", "ClusterRoleBinding", "MonitoringProfile"].includes(m.kind))
+      const clusterScoped = [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "MonitoringProfile",
+        "PriorityClass",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+      ];
+      if (!clusterScoped.includes(m.kind))
         expect(m.metadata.namespace, `${m.kind}/${m.metadata.name}`).toBe(inDefault ? "default" : NS);
       expect(m.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe("Helm");
       expect(m.metadata.name.length).toBeLessThanOrEqual(63);
@@ -239,6 +268,7 @@ describe("rendered manifests", () => {
         "DaemonSet/vesmon-agent",
         "Deployment/vesmon-operator",
         "PodDisruptionBudget/vesmon-operator",
+        "PriorityClass/vesmon-agent",
         "Role/vesmon-operator",
         "Role/vesmon-operator-events",
         "RoleBinding/vesmon-operator",
@@ -628,7 +658,12 @@ describe("agent DaemonSet", () => {
 
   it("has a priority class and a rolling update with maxUnavailable", () => {
     const ds = agentDaemonSet(rendered.default!);
-    expect(ds.spec.template.spec.priorityClassName).toBe("system-node-critical");
+    // The chart's own class: system-node-critical is refused outside kube-system on many clusters.
+    expect(ds.spec.template.spec.priorityClassName).toBe("vesmon-agent");
+    expect(one(rendered.default!, "PriorityClass")).toMatchObject({ value: 1000000, globalDefault: false });
+    const given = renderChart({ agent: { priorityClassName: "system-node-critical" } });
+    expect(agentDaemonSet(given).spec.template.spec.priorityClassName).toBe("system-node-critical");
+    expect(find(given, "PriorityClass")).toEqual([]);
     expect(ds.spec.updateStrategy).toEqual({
       type: "RollingUpdate",
       rollingUpdate: { maxUnavailable: "10%" },
@@ -734,6 +769,7 @@ describe("kubectl apply to the fake API server", () => {
         "Deployment",
         "DaemonSet",
         "PodDisruptionBudget",
+        "PriorityClass",
         "MonitoringProfile",
       ]),
     );
@@ -773,5 +809,37 @@ describe("kubectl apply to the fake API server", () => {
       /broken.*(is invalid|Invalid)|(is invalid|Invalid).*broken/s,
     );
     expect(api.get("vesmon.io/v1alpha1", "MonitoringProfile", "broken")).toBeUndefined();
+  });
+});
+
+describe("the agent's node restriction (ValidatingAdmissionPolicy)", () => {
+  const VAP_API = "admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy";
+
+  it("is rendered when the API server serves ValidatingAdmissionPolicy v1 (1.30+), and not before", () => {
+    expect(find(rendered.default!, "ValidatingAdmissionPolicy")).toEqual([]);
+    const r = renderChart({}, { namespace: NS, apiVersions: [VAP_API] });
+    const policy = one(r, "ValidatingAdmissionPolicy");
+    const binding = one(r, "ValidatingAdmissionPolicyBinding");
+    for (const m of [policy, binding]) expect(() => validateManifest(m)).not.toThrow();
+    expect(binding.spec).toEqual({ policyName: policy.metadata.name, validationActions: ["Deny"] });
+    expect(policy.spec.matchConditions[0].expression).toBe(
+      `request.userInfo.username == "system:serviceaccount:${NS}:vesmon-agent"`,
+    );
+    expect(policy.spec.matchConstraints.resourceRules[0].resources).toEqual([
+      "nodemonitors",
+      "nodemonitors/status",
+    ]);
+  });
+
+  it("follows agent.nodeRestriction: enabled renders it anywhere, disabled never", () => {
+    expect(
+      find(renderChart({ agent: { nodeRestriction: "enabled" } }), "ValidatingAdmissionPolicy"),
+    ).toHaveLength(1);
+    expect(
+      find(
+        renderChart({ agent: { nodeRestriction: "disabled" } }, { apiVersions: [VAP_API] }),
+        "ValidatingAdmissionPolicy",
+      ),
+    ).toEqual([]);
   });
 });

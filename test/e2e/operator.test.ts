@@ -3,13 +3,17 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { CustomObjectsApi, KubeConfig } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListenerProcess } from "../../agent/listener/process.ts";
 import { schemaValidator } from "../../agent/listener/ves-validator.ts";
-import { FakeApiServer } from "../fake-apiserver/index.ts";
+import { renderChart } from "../chart/render.ts";
+import { FakeApiServer, serviceAccountUser } from "../fake-apiserver/index.ts";
 
 // The whole system on one machine: the fake API server, two operator replicas (leader-elected), three agent
 // processes standing in for three nodes (this host's /proc), and vesmon-listener validating every event.
+// The fake enforces the chart's RBAC and its ValidatingAdmissionPolicy: the operators and each agent use
+// their service account's token (an agent's bound to its node), kubectl the admin's.
 // Profiles are applied and awaited with kubectl, as a user would.
 const NS = "vesmon-system";
 const NODES = ["worker-1", "worker-2", "worker-3"];
@@ -17,6 +21,8 @@ let api: FakeApiServer;
 let listener: ListenerProcess;
 let dir: string;
 let kubeconfig: string;
+/** Each process's kubeconfig, by process name. */
+const kubeconfigs = new Map<string, string>();
 const procs: { name: string; proc: ChildProcess; stderr: string }[] = [];
 
 function run(name: string, script: string, args: string[], env: Record<string, string> = {}) {
@@ -90,13 +96,38 @@ const fleetSpec = (collectors: object[]) => ({
 });
 
 beforeAll(async () => {
-  api = new FakeApiServer();
+  // The garbage collector lags a few seconds, as kube-controller-manager's can.
+  api = new FakeApiServer({ gcDelayMs: 3000 });
   await api.start();
+  const chart = renderChart(
+    {},
+    { namespace: NS, apiVersions: ["admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"] },
+  );
+  const rbac = ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+  const admission = ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"];
+  for (const m of chart.manifests.filter((x) => [...rbac, ...admission].includes(x.kind)))
+    api.create(m as never);
   listener = new ListenerProcess({ port: 0, validate: schemaValidator() });
   await listener.start();
   dir = await mkdtemp(join(tmpdir(), "vesmon-system-"));
   kubeconfig = join(dir, "kubeconfig");
   await writeFile(kubeconfig, api.kubeConfig().exportConfig());
+  const tokens: [string, ReturnType<typeof serviceAccountUser>][] = [
+    ["operator", serviceAccountUser(NS, "vesmon-operator")],
+    ...NODES.map(
+      (n) =>
+        [n, serviceAccountUser(NS, "vesmon-agent", { "authentication.kubernetes.io/node-name": [n] })] as [
+          string,
+          ReturnType<typeof serviceAccountUser>,
+        ],
+    ),
+  ];
+  for (const [who, user] of tokens) {
+    api.addUser(`token-${who}`, user);
+    const file = join(dir, `kubeconfig-${who}`);
+    await writeFile(file, api.kubeConfig(`token-${who}`).exportConfig());
+    kubeconfigs.set(who, file);
+  }
   api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
   for (const [i, n] of NODES.entries())
     api.create({
@@ -110,7 +141,7 @@ beforeAll(async () => {
   const operator = (id: string) =>
     run(id, "operator/main.ts", [
       "--kubeconfig",
-      kubeconfig,
+      kubeconfigs.get("operator")!,
       "--namespace",
       NS,
       "--identity",
@@ -129,9 +160,14 @@ beforeAll(async () => {
   await until(() => holder() === "op-a", "op-a leading");
   operator("op-b");
   for (const n of NODES)
-    run(n, "agent/main.ts", ["--kubeconfig", kubeconfig, "--state-dir", join(dir, n), "--listen", ""], {
-      NODE_NAME: n,
-    });
+    run(
+      n,
+      "agent/main.ts",
+      ["--kubeconfig", kubeconfigs.get(n)!, "--state-dir", join(dir, n), "--listen", ""],
+      {
+        NODE_NAME: n,
+      },
+    );
 }, 60_000);
 
 afterAll(async () => {
@@ -315,6 +351,99 @@ describe("operator, three agents and a VES collector", () => {
       60_000,
     );
   }, 90_000);
+
+  it("refuses an agent that patches another node's NodeMonitor", async () => {
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfigs.get("worker-1")!);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    const target = { group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors" };
+    const err = (await custom
+      .patchClusterCustomObjectStatus({
+        ...target,
+        name: "worker-2",
+        body: [{ op: "add", path: "/status/agentVersion", value: "forged" }],
+      })
+      .catch((e: unknown) => e)) as { code?: number; body?: string };
+    expect(err.code).toBe(403);
+    expect(err.body).toMatch(/may write only the NodeMonitor of its own node, not \\"worker-2\\"/);
+    expect(
+      (api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-2")?.status as { agentVersion?: string })
+        ?.agentVersion,
+    ).not.toBe("forged");
+  }, 30_000);
+
+  it("shows the profiles' Events in default", async () => {
+    const out = await kubectl(
+      "get",
+      "events",
+      "-n",
+      "default",
+      "--field-selector",
+      "involvedObject.kind=MonitoringProfile",
+      "-o",
+      'jsonpath={range .items[*]}{.involvedObject.name}/{.reason}{"\\n"}{end}',
+    );
+    expect(out).toMatch(/^fleet\/AllNodesApplied$/m);
+    expect(api.list("v1", "Event", NS)).toEqual([]);
+  }, 30_000);
+
+  it("refuses, in Accepted, a referenced Secret without the opt-in label", async () => {
+    api.create({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: { name: "not-for-agents", namespace: NS },
+      data: { username: "dQ==", password: "cA==" },
+    });
+    const spec = fleetSpec([{ name: "load", interval: "1s" }]) as { sinks: { ves: object }[] };
+    spec.sinks[0]!.ves = { ...spec.sinks[0]!.ves, credentialsSecretRef: { name: "not-for-agents" } };
+    api.create(profile("leaky", spec));
+    await until(() => condition("leaky", "Accepted")?.reason === "SecretNotLabelled", "leaky refused");
+    expect(condition("leaky", "Accepted")?.message).toMatch(/not-for-agents.*vesmon\.io\/credentials/);
+    expect(NODES.some((n) => nodeMonitorProfiles(n).includes("leaky"))).toBe(false);
+    api.delete("vesmon.io/v1alpha1", "MonitoringProfile", "leaky");
+  }, 60_000);
+
+  it("answers a storm of watch ERROR events with backoff, then converges", async () => {
+    const watches = () =>
+      api.requests.filter((r) => r.path === "/apis/vesmon.io/v1alpha1/nodemonitors" && /watch=/.test(r.query))
+        .length;
+    api.failWatches(/^\/apis\/vesmon\.io\/v1alpha1\/nodemonitors$/, 100_000);
+    api.errorWatches(500, "etcdserver: request timed out", /nodemonitors/);
+    const before = watches();
+    await new Promise((r) => setTimeout(r, 4000));
+    // Five clients watch NodeMonitors (two operators, three agents). Each waits at least 0.8, 1.6 and 3.2 s
+    // before its first three retries: at most three watch requests each in 4 s (without backoff: thousands).
+    const during = watches() - before;
+    expect(during).toBeGreaterThanOrEqual(5);
+    expect(during).toBeLessThanOrEqual(15);
+    api.stopFailingWatches();
+    const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
+    api.update({ ...current, spec: fleetSpec([{ name: "load", interval: "2s" }]) });
+    const generation = (current.metadata.generation ?? 0) + 1;
+    await until(
+      () =>
+        profileStatus("fleet")?.observedGeneration === generation &&
+        profileStatus("fleet")?.appliedNodes === 3,
+      "the change applied everywhere after the storm",
+      90_000,
+    );
+  }, 120_000);
+
+  it("keeps the NodeMonitor of a node deleted and re-created under the same name", async () => {
+    const before = api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-1")!;
+    const node = api.get("v1", "Node", "worker-1")!;
+    api.delete("v1", "Node", "worker-1");
+    const { uid: _u, resourceVersion: _rv, creationTimestamp: _c, ...meta } = node.metadata;
+    const fresh = api.create({ ...node, metadata: meta });
+    await until(
+      () =>
+        api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-1")?.metadata.ownerReferences?.[0]?.uid ===
+        fresh.metadata.uid,
+      "the NodeMonitor following the new node",
+    );
+    api.collectGarbage();
+    expect(api.get("vesmon.io/v1alpha1", "NodeMonitor", "worker-1")?.metadata.uid).toBe(before.metadata.uid);
+  }, 60_000);
 
   it("drops a node's NodeMonitor when the node goes away", async () => {
     api.delete("v1", "Node", "worker-3");

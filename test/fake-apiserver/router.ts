@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { apiGroupList, apiResourceList, apiVersions } from "./discovery.ts";
+import { ADMIN, authorize, forbidden, type UserInfo, verbOf } from "./rbac.ts";
 import { apiVersionOf, qualifiedName, type Registry, type ResourceType } from "./registry.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.ts";
 import { type DeleteOptions, PATCH_TYPES, type PatchType, type Store } from "./store.ts";
@@ -34,6 +35,8 @@ export interface RouterContext {
   requests: RecordedRequest[];
   failures: InjectedFailure[];
   latencyMs: () => number;
+  /** Bearer tokens and their users; a request without an Authorization header acts as the admin. */
+  users: ReadonlyMap<string, UserInfo>;
 }
 
 /** The Status reason of each HTTP code the fake answers with. */
@@ -169,7 +172,11 @@ export async function handle(ctx: RouterContext, req: IncomingMessage, res: Serv
       return;
     }
     if (bodyError) throw bodyError;
-    const out = route(ctx, req, res, url, method, contentType, body);
+    const auth = req.headers.authorization;
+    const token = auth?.startsWith("Bearer ") ? auth.slice("Bearer ".length) : undefined;
+    const user = auth === undefined ? ADMIN : token !== undefined ? ctx.users.get(token) : undefined;
+    if (!user) throw failure(401, "Unauthorized", "Unauthorized");
+    const out = route(ctx, req, res, url, method, contentType, body, user);
     if (out !== "sent") sendJson(res, out.code, out.body);
   } catch (err) {
     if (res.headersSent) {
@@ -189,6 +196,7 @@ function route(
   method: string,
   contentType: string | undefined,
   body: unknown,
+  user: UserInfo,
 ): Reply {
   const segments = url.pathname
     .split("/")
@@ -224,6 +232,18 @@ function route(
   }
   const { rt, namespace, name, subresource } = r;
   if (subresource !== undefined && (subresource !== "status" || !rt.statusSubresource)) throw notFound();
+  // RBAC, as kube-apiserver authorizes: a list or watch narrowed to one name by a metadata.name field
+  // selector is authorized against that name.
+  const watching = q.get("watch") === "true" || q.get("watch") === "1";
+  const selectedName = /^metadata\.name==?([^,]+)$/.exec(q.get("fieldSelector") ?? "")?.[1];
+  const attrs = {
+    verb: verbOf(method, name !== undefined, watching),
+    rt,
+    ...(subresource !== undefined ? { subresource } : {}),
+    ...(namespace !== undefined ? { namespace } : {}),
+    ...(name !== undefined ? { name } : selectedName !== undefined ? { name: selectedName } : {}),
+  };
+  if (!authorize(ctx.registry, ctx.store, user, attrs)) throw forbidden(user, attrs);
   const manager = q.get("fieldManager") ?? req.headers["user-agent"]?.split(/[\s/]/)[0] ?? "unknown";
 
   if (name === undefined) {
@@ -254,13 +274,13 @@ function route(
     }
     if (method === "POST") {
       if (rt.namespaced && namespace === undefined) throw notAllowed(method);
-      return reply(201, ctx.store.create(rt, body, { manager }, namespace));
+      return reply(201, ctx.store.create(rt, body, { manager, user }, namespace));
     }
     throw notAllowed(method);
   }
 
   if (rt.namespaced && namespace === undefined) throw notFound();
-  const opts = { manager, ...(subresource === "status" ? { subresource: "status" as const } : {}) };
+  const opts = { manager, user, ...(subresource === "status" ? { subresource: "status" as const } : {}) };
   switch (method) {
     case "GET": {
       const obj = ctx.store.get(rt, name, namespace);
@@ -295,6 +315,7 @@ function route(
       const { object, deleted } = ctx.store.delete(rt, name, namespace, {
         ...(policy ? { propagationPolicy: policy as DeleteOptions["propagationPolicy"] } : {}),
         ...(options.preconditions ? { preconditions: options.preconditions } : {}),
+        user,
       });
       // Custom resources answer with the deleted object; built-in kinds with a Success Status.
       if (!deleted || rt.custom) return reply(200, object);

@@ -67,21 +67,43 @@ export function parseLabelSelector(selector: string | null | undefined): Matcher
   return (obj) => reqs.every((r) => matches(r, obj.metadata.labels?.[r.key]));
 }
 
-const FIELDS: Record<string, (obj: K8sObject) => string | undefined> = {
+type Field = (obj: K8sObject) => string | undefined;
+
+const FIELDS: Record<string, Field> = {
   "metadata.name": (o) => o.metadata.name,
   "metadata.namespace": (o) => o.metadata.namespace ?? "",
 };
 
+const involved =
+  (key: string): Field =>
+  (o) => {
+    const ref = o.involvedObject as Record<string, unknown> | undefined;
+    return typeof ref?.[key] === "string" ? (ref[key] as string) : "";
+  };
+
+/** The fields kube-apiserver selects Events by (`EventToSelectableFields`), besides the metadata ones. */
+const EVENT_FIELDS: Record<string, Field> = {
+  "involvedObject.kind": involved("kind"),
+  "involvedObject.namespace": involved("namespace"),
+  "involvedObject.name": involved("name"),
+  "involvedObject.uid": involved("uid"),
+  "involvedObject.apiVersion": involved("apiVersion"),
+  reason: (o) => (typeof o.reason === "string" ? o.reason : ""),
+  reportingComponent: (o) => (typeof o.reportingComponent === "string" ? o.reportingComponent : ""),
+  type: (o) => (typeof o.type === "string" ? o.type : ""),
+};
+
 /**
- * Parses a field selector. Only `metadata.name` and `metadata.namespace` are supported, with `=`, `==` and
- * `!=`: what custom resources offer without selectableFields. Anything else is a 400, as for a CRD.
+ * Parses a field selector, with `=`, `==` and `!=`: `metadata.name` and `metadata.namespace` (what custom
+ * resources offer without selectableFields), and for Events also `involvedObject.*`, `reason`,
+ * `reportingComponent` and `type`. Anything else is a 400, as kube-apiserver answers.
  */
 export function parseFieldSelector(selector: string | null | undefined, kind: string): Matcher {
   if (!selector) return () => true;
   const reqs = terms(selector).map((term) => {
     const m = /^([^\s!=]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
     if (!m) throw failure(400, "BadRequest", `invalid selector: '${selector}'; can't understand '${term}'`);
-    const get = FIELDS[m[1]!];
+    const get = FIELDS[m[1]!] ?? (kind === "Event" ? EVENT_FIELDS[m[1]!] : undefined);
     if (!get) {
       throw failure(
         400,

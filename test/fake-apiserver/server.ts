@@ -1,6 +1,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { admit } from "./admission-policy.ts";
+import { ADMIN, type UserInfo } from "./rbac.ts";
 import { defaultResourceTypes, Registry, type ResourceType } from "./registry.ts";
 import { handle, type InjectedFailure, REASONS, type RecordedRequest } from "./router.ts";
 import { Store } from "./store.ts";
@@ -34,6 +36,7 @@ export class FakeApiServer {
   readonly #store: Store;
   readonly #watches: WatchHub;
   readonly #failures: InjectedFailure[] = [];
+  readonly #users = new Map<string, UserInfo>([["fake", ADMIN]]);
   readonly #server: Server;
   #latencyMs: number;
   #url = "";
@@ -42,7 +45,9 @@ export class FakeApiServer {
     this.#store = new Store(opts.historySize ?? 1000, opts.gcDelayMs ?? 50);
     this.#watches = new WatchHub(this.#store, opts.bookmarkIntervalMs ?? 1000);
     this.#latencyMs = opts.latencyMs ?? 0;
+    this.#store.admission = (r) => admit(this.#registry, this.#store, r);
     const ctx = {
+      users: this.#users,
       registry: this.#registry,
       store: this.#store,
       watches: this.#watches,
@@ -82,12 +87,24 @@ export class FakeApiServer {
     });
   }
 
-  /** A KubeConfig for client-node pointing here: plain http (hence skipTLSVerify), bearer token "fake". */
-  kubeConfig(): KubeConfig {
+  /**
+   * Accepts `token` as a bearer token for `user`: its requests are authorized by RBAC over the Roles,
+   * ClusterRoles and bindings stored here, and its writes pass the stored ValidatingAdmissionPolicies.
+   * The token "fake" (and a request without an Authorization header) is `system:admin` in `system:masters`.
+   */
+  addUser(token: string, user: UserInfo): void {
+    this.#users.set(token, user);
+  }
+
+  /**
+   * A KubeConfig for client-node pointing here: plain http (hence skipTLSVerify), bearer token `token`
+   * (default "fake", the admin).
+   */
+  kubeConfig(token = "fake"): KubeConfig {
     const kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: "fake", server: this.#url, skipTLSVerify: true }],
-      users: [{ name: "fake", token: "fake" }],
+      users: [{ name: "fake", token }],
       contexts: [{ name: "fake", cluster: "fake", user: "fake", namespace: "default" }],
       currentContext: "fake",
     });
@@ -182,6 +199,11 @@ export class FakeApiServer {
       failure(code, REASONS[code] ?? "InternalError", message).status,
       times,
     );
+  }
+
+  /** Stops failing watches: the failures `failWatches` injected and not yet used are dropped. */
+  stopFailingWatches(): void {
+    this.#watches.clearInjectedErrors();
   }
 
   /** Open watch streams, for tests that wait for a client to (re)connect. */

@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import type { AdmissionRequest } from "./admission-policy.ts";
 import { apply, recordUpdate } from "./fields.ts";
 import { jsonPatch, mergePatch } from "./patch.ts";
+import type { UserInfo } from "./rbac.ts";
 import { apiVersionOf, qualifiedName, type ResourceType } from "./registry.ts";
 import {
   clone,
@@ -30,12 +32,16 @@ export interface WriteOptions {
   subresource?: "status";
   /** Server-side apply: take conflicting fields from other managers. */
   force?: boolean;
+  /** The requesting user (HTTP requests): the write goes through admission. */
+  user?: UserInfo;
 }
 
 /** Options of a delete. */
 export interface DeleteOptions {
   propagationPolicy?: "Orphan" | "Background" | "Foreground";
   preconditions?: { uid?: string; resourceVersion?: string };
+  /** The requesting user (HTTP requests): the delete goes through admission. */
+  user?: UserInfo;
 }
 
 /** The patch content types the fake understands. */
@@ -86,6 +92,8 @@ export class Store {
   #gcTimer: NodeJS.Timeout | undefined;
   /** Garbage-collection passes run, for tests. */
   gcPasses = 0;
+  /** Validating admission (ValidatingAdmissionPolicies), run on writes made by a user; throws to refuse. */
+  admission: ((r: AdmissionRequest) => void) | undefined;
 
   /** `gcDelayMs`: how long after a change the garbage collector looks at owner references. */
   constructor(historySize: number, gcDelayMs = 50) {
@@ -278,6 +286,15 @@ export class Store {
       recordUpdate(undefined, obj, rt, opts.manager, "main", time);
     }
     const valid = this.#validate(rt, obj);
+    if (opts.user)
+      this.admission?.({
+        operation: "CREATE",
+        rt,
+        name: meta.name,
+        ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}),
+        object: valid,
+        user: opts.user,
+      });
     valid.metadata.resourceVersion = String(++this.#rv);
     this.#put(rt, valid);
     this.#emit({ type: "ADDED", rv: this.#rv, rt, object: clone(valid) });
@@ -345,12 +362,23 @@ export class Store {
       }
       recordUpdate(old, next, rt, opts.manager, "main", time);
     }
-    return this.#commit(rt, old, next);
+    return this.#commit(rt, old, next, opts);
   }
 
-  /** Validates and stores an update; a no-op is not a write (no RV bump, no event). */
-  #commit(rt: ResourceType, old: K8sObject, candidate: K8sObject): K8sObject {
+  /** Validates, admits and stores an update; a no-op is not a write (no RV bump, no event). */
+  #commit(rt: ResourceType, old: K8sObject, candidate: K8sObject, opts?: WriteOptions): K8sObject {
     const next = this.#validate(rt, candidate);
+    if (opts?.user)
+      this.admission?.({
+        operation: "UPDATE",
+        rt,
+        ...(opts.subresource ? { subresource: opts.subresource } : {}),
+        name: old.metadata.name,
+        ...(old.metadata.namespace !== undefined ? { namespace: old.metadata.namespace } : {}),
+        object: next,
+        oldObject: old,
+        user: opts.user,
+      });
     if (old.metadata.deletionTimestamp) {
       const added = (next.metadata.finalizers ?? []).filter(
         (f) => !(old.metadata.finalizers ?? []).includes(f),
@@ -476,7 +504,7 @@ export class Store {
         { name, ...(rt.group ? { group: rt.group } : {}), kind: rt.kind, causes },
       );
     }
-    return { object: this.#commit(rt, old, object), created: false };
+    return { object: this.#commit(rt, old, object, opts), created: false };
   }
 
   /**
@@ -507,6 +535,15 @@ export class Store {
         `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`,
       );
     }
+    if (opts.user)
+      this.admission?.({
+        operation: "DELETE",
+        rt,
+        name,
+        ...(old.metadata.namespace !== undefined ? { namespace: old.metadata.namespace } : {}),
+        oldObject: old,
+        user: opts.user,
+      });
     if ((old.metadata.finalizers ?? []).length > 0) {
       if (old.metadata.deletionTimestamp) return { object: clone(old), deleted: false };
       const next = clone(old);

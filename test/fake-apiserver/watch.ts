@@ -65,6 +65,11 @@ export class WatchHub {
     }
   }
 
+  /** Forgets the injected watch errors not yet used. */
+  clearInjectedErrors(): void {
+    this.#injected.length = 0;
+  }
+
   /** The next `times` watches on a matching path get an ERROR event with `status` right after their headers. */
   injectErrors(pattern: RegExp, status: Status, times: number): void {
     this.#injected.push({ pattern, status, remaining: times });

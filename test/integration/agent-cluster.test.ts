@@ -145,7 +145,7 @@ describe("agent in cluster mode", () => {
     ).toBe(true);
   }, 60_000);
 
-  it("writes its status only through the status subresource, as a merge patch", () => {
+  it("writes its status only through the status subresource, replacing it whole (JSON patch add /status)", () => {
     const writes = api.requests.filter(
       (r) => r.method !== "GET" && r.path.startsWith("/apis/vesmon.io/v1alpha1/nodemonitors"),
     );
@@ -155,7 +155,8 @@ describe("agent in cluster mode", () => {
         (r) =>
           r.method === "PATCH" &&
           r.path.endsWith(`/${NODE}/status`) &&
-          r.contentType === "application/merge-patch+json",
+          r.contentType === "application/json-patch+json" &&
+          (r.body as { op: string; path: string }[])[0]?.path === "/status",
       ),
     ).toBe(true);
   });

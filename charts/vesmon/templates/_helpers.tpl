@@ -92,3 +92,12 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $psc := .Values.agent.podSecurityContext | default dict -}}
 {{- if and (hasKey $psc "runAsUser") (eq (int $psc.runAsUser) 0) -}}true{{- end -}}
 {{- end -}}
+
+{{/* The agent pods' priority class: the one given, else the chart's own (when created), else none. */}}
+{{- define "vesmon.agent.priorityClassName" -}}
+{{- if .Values.agent.priorityClassName -}}
+{{ .Values.agent.priorityClassName }}
+{{- else if .Values.agent.priorityClass.create -}}
+{{ include "vesmon.agent.fullname" . }}
+{{- end -}}
+{{- end -}}
