@@ -13,6 +13,8 @@ export interface KubeObject {
 export interface ReflectorEvent<T> {
   type: "ADDED" | "MODIFIED" | "DELETED";
   object: T;
+  /** For MODIFIED: the object as cached before (client-go's UpdateFunc old object). */
+  old?: T;
 }
 
 /** What a list returns. */
@@ -30,6 +32,16 @@ export interface ReflectorOptions<T> {
   list: () => Promise<ListResult<T>>;
   fieldSelector?: string;
   labelSelector?: string;
+  /**
+   * The watch's Accept header, e.g. `application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1` for
+   * metadata-only events (the list's is `list`'s own). Defaults to the client's.
+   */
+  accept?: string;
+  /**
+   * Applied to every listed and watched object before it is cached or handed on, as client-go's
+   * `SetTransform`: drop what no reconcile reads (managedFields, a Node's status) so the cache holds less.
+   */
+  transform?: (o: T) => T;
   /**
    * Backoff after a failed list or watch: `initial` doubling to `max`, each stretched by up to 100 %.
    * Defaults to 800 ms and 30 s, as client-go's reflector.
@@ -117,9 +129,9 @@ export class Reflector<T extends KubeObject> {
     this.#abort?.abort();
   }
 
-  #emit(type: ReflectorEvent<T>["type"], object: T): void {
+  #emit(type: ReflectorEvent<T>["type"], object: T, old?: T): void {
     try {
-      this.#handler?.({ type, object });
+      this.#handler?.({ type, object, ...(old ? { old } : {}) });
     } catch (err) {
       this.#opts.log?.error({ err: (err as Error).message }, "reflector handler failed");
     }
@@ -163,13 +175,15 @@ export class Reflector<T extends KubeObject> {
     if (this.#stopped) return;
     this.lists++;
     const seen = new Set<string>();
-    for (const item of listed.items) {
+    for (const raw of listed.items) {
+      const item = this.#opts.transform ? this.#opts.transform(raw) : raw;
       const key = keyOf(item);
       seen.add(key);
       const prev = this.#cache.get(key);
       this.#cache.set(key, item);
       if (!prev) this.#emit("ADDED", item);
-      else if (prev.metadata.resourceVersion !== item.metadata.resourceVersion) this.#emit("MODIFIED", item);
+      else if (prev.metadata.resourceVersion !== item.metadata.resourceVersion)
+        this.#emit("MODIFIED", item, prev);
     }
     for (const [key, prev] of this.#cache)
       if (!seen.has(key)) {
@@ -179,6 +193,19 @@ export class Reflector<T extends KubeObject> {
     this.#rv = listed.resourceVersion;
     this.#synced();
     await this.#watch();
+  }
+
+  /** The kube config the watch uses: the given one, setting the Accept header when one is asked for. */
+  #watchConfig(): KubeConfig {
+    const { kubeConfig, accept } = this.#opts;
+    if (accept === undefined) return kubeConfig;
+    // Watch takes no headers; it asks its config to authenticate each request, so that is where one goes.
+    const config: KubeConfig = Object.create(kubeConfig);
+    config.applySecurityAuthentication = async (ctx) => {
+      await kubeConfig.applySecurityAuthentication(ctx);
+      ctx.setHeaderParam("Accept", accept);
+    };
+    return config;
   }
 
   #armWatchdog(): void {
@@ -220,12 +247,13 @@ export class Reflector<T extends KubeObject> {
       }
     };
     try {
-      this.#abort = await new Watch(this.#opts.kubeConfig).watch(
+      this.#abort = await new Watch(this.#watchConfig()).watch(
         this.#opts.path,
         query,
-        (type: string, object: T & WatchStatus) => {
+        (type: string, received: T & WatchStatus) => {
           this.#armWatchdog();
           if (type === "ERROR") {
+            const object = received;
             // A Status: 410 Expired, 504 too large resource version, or a server failure. Every one of them
             // may have lost events, so the cache is rebuilt by a relist.
             failed = new Error(
@@ -236,6 +264,8 @@ export class Reflector<T extends KubeObject> {
           }
           delivered = true;
           this.#recovered();
+          const object =
+            this.#opts.transform && type !== "BOOKMARK" ? this.#opts.transform(received) : received;
           if (object.metadata?.resourceVersion) this.#rv = object.metadata.resourceVersion;
           if (type === "BOOKMARK") return;
           const key = keyOf(object);
@@ -243,9 +273,10 @@ export class Reflector<T extends KubeObject> {
             this.#cache.delete(key);
             this.#emit("DELETED", object);
           } else if (type === "ADDED" || type === "MODIFIED") {
-            const had = this.#cache.has(key);
+            const old = this.#cache.get(key);
             this.#cache.set(key, object);
-            this.#emit(had ? "MODIFIED" : "ADDED", object);
+            if (old) this.#emit("MODIFIED", object, old);
+            else this.#emit("ADDED", object);
           }
         },
         onDone,

@@ -63,6 +63,35 @@ describe("Controller", () => {
     await until(() => t.count("nodemonitors") > renders, 5000);
   });
 
+  it("lists and watches Nodes as metadata only", async () => {
+    await setup();
+    const nodeReads = api.requests.filter((r) => r.method === "GET" && r.path === "/api/v1/nodes");
+    const list = nodeReads.find((r) => !/(^|&)watch=/.test(r.query));
+    const watch = nodeReads.find((r) => /(^|&)watch=true/.test(r.query));
+    expect(list?.accept).toBe("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+    expect(watch?.accept).toBe("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
+  });
+
+  it("neither renders nor writes for a Node status update, as a kubelet makes every few minutes", async () => {
+    const t = await setup();
+    const renders = t.count("nodemonitors");
+    const rendered = controller.stats.rendered;
+    const writes = controller.stats.writes;
+    const requests = api.requests.length;
+    for (let i = 0; i < NODES; i++) {
+      const n = api.get("v1", "Node", `n${i}`) as K8sObject;
+      api.updateStatus({
+        ...n,
+        status: { conditions: [{ type: "Ready", status: "True", reason: `beat${i}` }] },
+      });
+    }
+    await t.settle();
+    expect(t.count("nodemonitors")).toBe(renders);
+    expect(controller.stats.rendered).toBe(rendered);
+    expect(controller.stats.writes).toBe(writes);
+    expect(api.requests.slice(requests).filter((r) => r.method !== "GET")).toEqual([]);
+  });
+
   it("folds a burst of NodeMonitor events into a few roll-ups of the profiles they name", async () => {
     const t = await setup();
     const rollups = t.count("profile");

@@ -1,4 +1,4 @@
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from "@kubernetes/client-node";
+import { CoreV1Api, CustomObjectsApi, type KubeConfig, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { MonitoringProfile, MonitoringProfileStatus, NodeMonitor } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
@@ -52,6 +52,13 @@ type Secret = Obj & {
 type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } };
 
 const NODES_KEY = "nodemonitors";
+/**
+ * Nodes are read as metadata only (kube-apiserver's PartialObjectMetadata): a kubelet's Node is 10-30 KB,
+ * almost all status (images, conditions), and rendering reads only its name, uid and labels.
+ */
+export const NODE_LIST_ACCEPT = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+/** The Accept of the Node watch: each event is one PartialObjectMetadata. */
+export const NODE_WATCH_ACCEPT = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 /** NodeMonitor writes in flight at once: a fleet-wide change goes out in parallel, without flooding the server. */
 const CONCURRENT_WRITES = 8;
 /** How long a profile's roll-up waits after a NodeMonitor event, so a burst of them folds into one. */
@@ -61,11 +68,21 @@ const profileKey = (name: string) => `profile/${name}`;
 const ownerUid = (meta: { ownerReferences?: { kind: string; uid: string }[] }) =>
   meta.ownerReferences?.find((r) => r.kind === "Node")?.uid;
 
+/** Whether a Node changed in what rendering reads: its uid (re-created under the same name) or labels. */
+function nodeRenderChanged(before: Node, after: Node): boolean {
+  return (
+    before.metadata.uid !== after.metadata.uid ||
+    canonicalJson(before.metadata.labels ?? {}) !== canonicalJson(after.metadata.labels ?? {})
+  );
+}
+
 /** Counters the controller keeps, for /metrics. */
 export interface ControllerStats {
   reconciles: Record<string, number>;
   errors: number;
   writes: number;
+  /** NodeMonitors rendered (one node's desired object computed), whether or not a write followed. */
+  rendered: number;
   /** Summed reconcile time per kind, seconds (with `reconciles` it gives the mean). */
   seconds: Record<string, number>;
 }
@@ -90,7 +107,13 @@ export class Controller {
   readonly #secretsView: MutationCache<Secret>;
   readonly #core: CoreV1Api;
   readonly #custom: CustomObjectsApi;
-  readonly stats: ControllerStats = { reconciles: {}, errors: 0, writes: 0, seconds: {} };
+  readonly stats: ControllerStats = {
+    reconciles: {},
+    errors: 0,
+    writes: 0,
+    rendered: 0,
+    seconds: {},
+  };
   #running: Promise<void> | undefined;
   /** Each profile's generation the NodeMonitors were last queued for. */
   readonly #renderedGenerations = new Map<string, number | undefined>();
@@ -114,9 +137,16 @@ export class Controller {
       customList("monitoringprofiles"),
     );
     this.#monitors = reflector("/apis/vesmon.io/v1alpha1/nodemonitors", customList("nodemonitors"));
-    this.#nodes = reflector<Node>("/api/v1/nodes", async () => {
-      const r = await this.#core.listNode();
-      return { items: r.items as unknown as Node[], resourceVersion: r.metadata?.resourceVersion ?? "" };
+    this.#nodes = new Reflector<Node>({
+      kubeConfig: kc,
+      path: "/api/v1/nodes",
+      accept: NODE_WATCH_ACCEPT,
+      list: async () => {
+        const r = await this.#core.listNode({}, setHeaderOptions("Accept", NODE_LIST_ACCEPT));
+        return { items: r.items as unknown as Node[], resourceVersion: r.metadata?.resourceVersion ?? "" };
+      },
+      timers: opts.timers,
+      log: opts.log,
     });
     this.#secrets = reflector<Secret>(`/api/v1/namespaces/${opts.namespace}/secrets`, async () => {
       const r = await this.#core.listNamespacedSecret({ namespace: opts.namespace });
@@ -148,7 +178,11 @@ export class Controller {
       }
       this.queue.add(profileKey(name));
     });
-    this.#nodes.start(() => this.queue.add(NODES_KEY));
+    // Rendering reads a node's name, uid and labels: a kubelet's status heartbeat (about one per node every
+    // few minutes, 17/s at 5000 nodes) changes none of them and must not cost a render.
+    this.#nodes.start((e) => {
+      if (e.type !== "MODIFIED" || !e.old || nodeRenderChanged(e.old, e.object)) this.queue.add(NODES_KEY);
+    });
     this.#monitors.start((e) => {
       this.#monitorsView.observe(e.object.metadata.name, e.object);
       const nm = e.object as unknown as NodeMonitor;
@@ -308,6 +342,7 @@ export class Controller {
       })),
       nodes,
     );
+    this.stats.rendered += desired.length;
     const wanted = new Set(desired.map((d) => d.metadata.name));
     // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it before
     // the garbage collector, which compares owner uids, takes it for an orphan.

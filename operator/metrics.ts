@@ -59,6 +59,15 @@ export function operatorMetrics(source: OperatorMetricsSource): Registry {
     },
   });
   new Counter({
+    name: "vesmon_operator_nodemonitors_rendered_total",
+    help: "NodeMonitors rendered (one node's desired object computed), whether or not a write followed.",
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc(controller.stats.rendered);
+    },
+  });
+  new Counter({
     name: "vesmon_operator_list_watch_failures_total",
     help: "Failed lists and watches of the operator's informers (each followed by a backoff), by resource.",
     labelNames: ["resource"],

@@ -102,7 +102,7 @@ export async function renderMetricDocs(): Promise<string> {
   });
   const operator = operatorMetrics({
     controller: {
-      stats: { reconciles: {}, errors: 0, writes: 0, seconds: {} },
+      stats: { reconciles: {}, errors: 0, writes: 0, rendered: 0, seconds: {} },
       profileStatuses: () => [],
       listWatchFailures: {},
       queue: { depth: 0 },

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { apiGroupList, apiResourceList, apiVersions } from "./discovery.ts";
+import { asPartialObjectMetadata, META_V1, negotiate } from "./metadata.ts";
 import { ADMIN, authorize, forbidden, type UserInfo, verbOf } from "./rbac.ts";
 import { apiVersionOf, qualifiedName, type Registry, type ResourceType } from "./registry.ts";
 import { parseFieldSelector, parseLabelSelector } from "./selectors.ts";
@@ -15,6 +16,8 @@ export interface RecordedRequest {
   path: string;
   query: string;
   contentType?: string;
+  /** The Accept header, when the request had one. */
+  accept?: string;
   /** Parsed JSON (or YAML, for apply), else the raw text; absent for an empty body. */
   body?: unknown;
 }
@@ -48,6 +51,7 @@ export const REASONS: Record<number, string> = {
   405: "MethodNotAllowed",
   409: "Conflict",
   410: "Expired",
+  406: "NotAcceptable",
   415: "UnsupportedMediaType",
   422: "Invalid",
   429: "TooManyRequests",
@@ -153,6 +157,7 @@ export async function handle(ctx: RouterContext, req: IncomingMessage, res: Serv
     path: url.pathname,
     query: url.search.replace(/^\?/, ""),
     ...(contentType ? { contentType } : {}),
+    ...(req.headers.accept ? { accept: req.headers.accept } : {}),
     ...(text !== "" ? { body } : {}),
   });
   const latency = ctx.latencyMs();
@@ -252,10 +257,11 @@ function route(
         (l, f) => (o: K8sObject) =>
           l(o) && f(o)
       )(parseLabelSelector(q.get("labelSelector")), parseFieldSelector(q.get("fieldSelector"), rt.kind));
-      if (q.get("watch") === "true" || q.get("watch") === "1") {
+      if (watching) {
         const timeout = q.get("timeoutSeconds");
         ctx.watches.serve(res, url.pathname, {
           rt,
+          metadataOnly: negotiate(req.headers.accept, false) === "PartialObjectMetadata",
           namespace,
           matches,
           resourceVersion: q.get("resourceVersion") ?? undefined,
@@ -265,6 +271,14 @@ function route(
         return "sent";
       }
       const items = ctx.store.list(rt, namespace).filter(matches);
+      if (negotiate(req.headers.accept, true) === "PartialObjectMetadataList") {
+        return reply(200, {
+          apiVersion: META_V1,
+          kind: "PartialObjectMetadataList",
+          metadata: { resourceVersion: ctx.store.resourceVersion },
+          items: items.map(asPartialObjectMetadata),
+        });
+      }
       return reply(200, {
         apiVersion: apiVersionOf(rt),
         kind: `${rt.kind}List`,
@@ -286,7 +300,10 @@ function route(
       const obj = ctx.store.get(rt, name, namespace);
       if (!obj)
         throw failure(404, "NotFound", `${qualifiedName(rt)} "${name}" not found`, { name, kind: rt.plural });
-      return reply(200, obj);
+      return reply(
+        200,
+        negotiate(req.headers.accept, false) === "object" ? obj : asPartialObjectMetadata(obj),
+      );
     }
     case "PUT":
       return reply(200, ctx.store.update(rt, body, opts, namespace, name));

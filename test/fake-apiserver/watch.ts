@@ -1,4 +1,5 @@
 import type { ServerResponse } from "node:http";
+import { asPartialObjectMetadata } from "./metadata.ts";
 import { apiVersionOf, type ResourceType } from "./registry.ts";
 import type { Matcher } from "./selectors.ts";
 import type { Store, StoreEvent } from "./store.ts";
@@ -14,6 +15,8 @@ export interface InjectedWatchError {
 /** What a watch request asked for. */
 export interface WatchRequest {
   rt: ResourceType;
+  /** Send each object as PartialObjectMetadata (the request accepted `as=PartialObjectMetadata`). */
+  metadataOnly?: boolean;
   /** undefined: every namespace (or a cluster-scoped kind). */
   namespace: string | undefined;
   matches: Matcher;
@@ -87,7 +90,9 @@ export class WatchHub {
     res.writeHead(200, { "Content-Type": "application/json", "Cache-Control": "no-cache, private" });
     res.flushHeaders();
     res.socket?.setNoDelay(true);
-    const send = (type: string, object: unknown) => {
+    const send = (type: string, o: unknown) => {
+      // Status objects (ERROR events) go out as they are, as kube-apiserver's transform leaves them.
+      const object = w.metadataOnly && type !== "ERROR" ? asPartialObjectMetadata(o as K8sObject) : o;
       if (!res.writableEnded) res.write(`${JSON.stringify({ type, object })}\n`);
     };
     const selected = (o: K8sObject | undefined) =>
