@@ -30,7 +30,9 @@ afterEach(async () => {
   await api?.close();
 });
 
-async function start(opts: { bookmarkIntervalMs?: number; watchdogMs?: number } = {}) {
+async function start(
+  opts: { bookmarkIntervalMs?: number; watchdogMs?: number; transform?: (o: KubeObject) => KubeObject } = {},
+) {
   api = new FakeApiServer(opts.bookmarkIntervalMs ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {});
   await api.start();
   const kc = api.kubeConfig();
@@ -52,6 +54,7 @@ async function start(opts: { bookmarkIntervalMs?: number; watchdogMs?: number } 
     },
     backoff: { initial: 20, max: 100 },
     ...(opts.watchdogMs ? { watchdogMs: opts.watchdogMs } : {}),
+    ...(opts.transform ? { transform: opts.transform } : {}),
   });
   return {
     events,
@@ -83,6 +86,29 @@ describe("Reflector against the fake API server", () => {
     expect([...reflector!.cache.keys()]).toEqual(["a"]);
     expect(watchRequests()[0]?.query).toMatch(/allowWatchBookmarks=true/);
     expect(watchRequests()[0]?.query).toMatch(/resourceVersion=\d+/);
+  });
+
+  it("caches and hands on listed and watched objects as the transform returns them, with the old one on MODIFIED", async () => {
+    const seen: ReflectorEvent<KubeObject>[] = [];
+    const t = await start({
+      transform: (o) => ({
+        metadata: { ...o.metadata, name: o.metadata.name, slim: true } as KubeObject["metadata"],
+      }),
+    });
+    api.create(nm("a"));
+    reflector!.start((e) => {
+      seen.push(e);
+      t.handler(e);
+    });
+    await reflector!.synced;
+    api.update(nm("a", "5s"));
+    api.create(nm("b"));
+    await until(() => t.events.length === 3, "three events");
+    expect(t.events).toEqual(["ADDED a", "MODIFIED a", "ADDED b"]);
+    for (const e of seen) expect(Object.keys(e.object)).toEqual(["metadata"]);
+    expect(seen.every((e) => (e.object.metadata as { slim?: boolean }).slim)).toBe(true);
+    expect(seen[1]?.old).toBe(seen[0]?.object);
+    for (const o of reflector!.cache.values()) expect(Object.keys(o)).toEqual(["metadata"]);
   });
 
   it("relists after a 410 and reports what it missed as a diff", async () => {

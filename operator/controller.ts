@@ -10,6 +10,12 @@ import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector 
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
 import {
+  type CachedNode,
+  nodeForCache,
+  nodeMonitorForCache,
+  withoutManagedFields,
+} from "./cache-transforms.ts";
+import {
   CREDENTIALS_HASH_ANNOTATION,
   type CredentialsRefusal,
   credentialsKey,
@@ -49,7 +55,7 @@ type Secret = Obj & {
   data?: Record<string, string>;
   metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
 };
-type Node = Obj & { metadata: { uid?: string; labels?: Record<string, string> } };
+type Node = CachedNode;
 
 const NODES_KEY = "nodemonitors";
 /**
@@ -130,17 +136,25 @@ export class Controller {
     this.queue = new WorkQueue<string>({ timers: opts.timers, name: "operator" });
     const customList = (plural: string) =>
       clusterCustomObjectLister<Obj>(kc, { group: "vesmon.io", version: "v1alpha1", plural });
-    const reflector = <T extends KubeObject>(path: string, list: () => Promise<ListResult<T>>) =>
-      new Reflector<T>({ kubeConfig: kc, path, list, timers: opts.timers, log: opts.log });
+    const reflector = <T extends KubeObject>(
+      path: string,
+      list: () => Promise<ListResult<T>>,
+      transform: (o: T) => T = withoutManagedFields,
+    ) => new Reflector<T>({ kubeConfig: kc, path, list, transform, timers: opts.timers, log: opts.log });
     this.#profiles = reflector(
       "/apis/vesmon.io/v1alpha1/monitoringprofiles",
       customList("monitoringprofiles"),
     );
-    this.#monitors = reflector("/apis/vesmon.io/v1alpha1/nodemonitors", customList("nodemonitors"));
+    this.#monitors = reflector(
+      "/apis/vesmon.io/v1alpha1/nodemonitors",
+      customList("nodemonitors"),
+      nodeMonitorForCache,
+    );
     this.#nodes = new Reflector<Node>({
       kubeConfig: kc,
       path: "/api/v1/nodes",
       accept: NODE_WATCH_ACCEPT,
+      transform: nodeForCache,
       list: async () => {
         const r = await this.#core.listNode({}, setHeaderOptions("Accept", NODE_LIST_ACCEPT));
         return { items: r.items as unknown as Node[], resourceVersion: r.metadata?.resourceVersion ?? "" };
@@ -360,7 +374,7 @@ export class Controller {
         fieldManager: this.#fieldManager,
         force: true,
       });
-      this.#monitorsView.mutated(nm.metadata.name, stored as unknown as Obj);
+      this.#monitorsView.mutated(nm.metadata.name, nodeMonitorForCache(stored as unknown as Obj));
       this.stats.writes++;
     });
     const orphans = this.#monitorsView
@@ -421,7 +435,10 @@ export class Controller {
         fieldManager: this.#fieldManager,
         force: true,
       });
-      this.#secretsView.mutated(`${ns}/${this.#credentialsName}`, stored as unknown as Secret);
+      this.#secretsView.mutated(
+        `${ns}/${this.#credentialsName}`,
+        withoutManagedFields(stored as unknown as Secret),
+      );
     } catch (err) {
       if (!this.#credentialsFailing)
         this.#opts.log.warn(
@@ -477,7 +494,7 @@ export class Controller {
       { group: "vesmon.io", version: "v1alpha1", plural: "monitoringprofiles", name },
       status,
     );
-    this.#profilesView.mutated(name, written as unknown as Obj);
+    this.#profilesView.mutated(name, withoutManagedFields(written as unknown as Obj));
     this.stats.writes++;
     this.#notify(profile, previous, status);
   }
