@@ -39,6 +39,42 @@ async function setup(opts: { gcDelayMs?: number } = {}) {
   return { monitors, fleet, observed, count, settle };
 }
 
+/** The profiles a node's NodeMonitor names. */
+const profilesOf = (node: string) =>
+  (
+    (
+      api.get("vesmon.io/v1alpha1", "NodeMonitor", node)?.spec as
+        | { profiles?: { name: string }[] }
+        | undefined
+    )?.profiles ?? []
+  ).map((p) => p.name);
+const goldObserved = () =>
+  (
+    api.get("vesmon.io/v1alpha1", "MonitoringProfile", "gold")?.status as
+      | { observedGeneration?: number }
+      | undefined
+  )?.observedGeneration;
+
+/** A profile selecting the nodes labelled tier=gold. */
+function goldProfile(): K8sObject {
+  const gold = profile("gold");
+  (gold.spec as { nodeSelector?: unknown }).nodeSelector = { matchLabels: { tier: "gold" } };
+  return gold;
+}
+/** Sets a node's tier label. */
+function label(node: string, tier: string): void {
+  const n = api.get("v1", "Node", node) as K8sObject;
+  api.update({ ...n, metadata: { ...n.metadata, labels: { tier } } });
+}
+/** The fleet set up, and the gold profile (which selects no node yet) accepted. */
+async function setupWithGold() {
+  const t = await setup();
+  api.create(goldProfile());
+  await until(() => goldObserved() === 1, 5000);
+  await t.settle();
+  return t;
+}
+
 describe("Controller", () => {
   it("renders the NodeMonitors again for a new profile generation, not for a status write", async () => {
     const t = await setup();
@@ -90,6 +126,55 @@ describe("Controller", () => {
     expect(controller.stats.rendered).toBe(rendered);
     expect(controller.stats.writes).toBe(writes);
     expect(api.requests.slice(requests).filter((r) => r.method !== "GET")).toEqual([]);
+  });
+
+  it("renders only the node whose labels changed, out of many", async () => {
+    const t = await setupWithGold();
+    const rendered = controller.stats.rendered;
+    const requests = api.requests.length;
+    label("n3", "gold");
+    await until(() => profilesOf("n3").includes("gold"), 5000);
+    await t.settle();
+    expect(controller.stats.rendered - rendered).toBe(1);
+    const applies = api.requests
+      .slice(requests)
+      .filter((r) => r.method === "PATCH" && r.path.includes("/nodemonitors/"));
+    expect(applies.map((r) => r.path)).toEqual(["/apis/vesmon.io/v1alpha1/nodemonitors/n3"]);
+  });
+
+  it("renders a node again after its NodeMonitor write failed", async () => {
+    await setupWithGold();
+    const errors = controller.stats.errors;
+    api.failNext("PATCH", /\/nodemonitors\/n3$/, 500, 2);
+    label("n3", "gold");
+    await until(() => profilesOf("n3").includes("gold"), 10_000);
+    expect(controller.stats.errors - errors).toBe(2);
+  });
+
+  it("renders for a profile change the nodes it selected and the nodes it now selects, and no others", async () => {
+    const t = await setup();
+    label("n1", "gold");
+    label("n2", "gold");
+    label("n3", "silver");
+    api.create(goldProfile());
+    await until(() => profilesOf("n1").includes("gold") && profilesOf("n2").includes("gold"), 5000);
+    await t.settle();
+    const rendered = controller.stats.rendered;
+    const stored = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "gold") as K8sObject;
+    api.update({
+      ...stored,
+      spec: { ...(stored.spec as object), nodeSelector: { matchLabels: { tier: "silver" } } },
+    });
+    await until(() => profilesOf("n3").includes("gold") && !profilesOf("n1").includes("gold"), 5000);
+    await until(() => !profilesOf("n2").includes("gold"), 5000);
+    await t.settle();
+    expect(controller.stats.rendered - rendered).toBe(3);
+    expect(
+      t
+        .monitors()
+        .filter((nm) => profilesOf(nm.metadata.name).includes("gold"))
+        .map((nm) => nm.metadata.name),
+    ).toEqual(["n3"]);
   });
 
   it("folds a burst of NodeMonitor events into a few roll-ups of the profiles they name", async () => {

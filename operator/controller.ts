@@ -26,8 +26,17 @@ import {
   type SecretSource,
 } from "./credentials.ts";
 import { OperatorReason } from "./reasons.ts";
-import { canonicalJson, desiredNodeMonitors, MANAGED_BY, MANAGED_BY_LABEL, selectNodes } from "./render.ts";
+import {
+  canonicalJson,
+  changedProfiles,
+  desiredNodeMonitor,
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  type ProfileInput,
+  selectNodes,
+} from "./render.ts";
 import { rollUpStatus } from "./rollup.ts";
+import { matchesSelector } from "./selector.ts";
 import { checkProfile } from "./validate-profile.ts";
 
 /** Settings of the operator's controller. */
@@ -94,10 +103,12 @@ export interface ControllerStats {
 }
 
 /**
- * The operator's reconcilers. One key renders every NodeMonitor from the accepted profiles and the nodes
- * (applied with server-side apply only when its config hash changed; stale ones deleted) and keeps the
- * managed credentials Secret in step; one key per profile rolls the NodeMonitor statuses up into the
- * profile's status. Informers feed a rate-limited work queue; only the leader runs it.
+ * The operator's reconcilers. One key runs the render pass: it validates the profiles, keeps the managed
+ * credentials Secret in step, and renders the NodeMonitors of only the nodes that may have changed (applied
+ * with server-side apply when the config hash or owner differs; deleted when no profile selects the node):
+ * the nodes a changed profile selected or now selects, and the nodes whose labels or uid changed. A Node
+ * status update changes nothing it reads and queues nothing. One key per profile rolls the NodeMonitor
+ * statuses up into the profile's status. Informers feed a rate-limited work queue; only the leader runs it.
  */
 export class Controller {
   readonly #opts: ControllerOptions;
@@ -121,6 +132,10 @@ export class Controller {
     seconds: {},
   };
   #running: Promise<void> | undefined;
+  /** The accepted profiles as last rendered; undefined until the first render pass since leading. */
+  #renderedProfiles: Map<string, ProfileInput> | undefined;
+  /** Nodes whose labels or uid changed, or whose NodeMonitor was deleted, since the last render pass. */
+  #dirtyNodes = new Set<string>();
   /** Each profile's generation the NodeMonitors were last queued for. */
   readonly #renderedGenerations = new Map<string, number | undefined>();
   /** Profiles refused because their credentials cannot be copied (too large, or the Secret write failed). */
@@ -195,12 +210,17 @@ export class Controller {
     // Rendering reads a node's name, uid and labels: a kubelet's status heartbeat (about one per node every
     // few minutes, 17/s at 5000 nodes) changes none of them and must not cost a render.
     this.#nodes.start((e) => {
-      if (e.type !== "MODIFIED" || !e.old || nodeRenderChanged(e.old, e.object)) this.queue.add(NODES_KEY);
+      if (e.type === "MODIFIED" && e.old && !nodeRenderChanged(e.old, e.object)) return;
+      this.#dirtyNodes.add(e.object.metadata.name);
+      this.queue.add(NODES_KEY);
     });
     this.#monitors.start((e) => {
       this.#monitorsView.observe(e.object.metadata.name, e.object);
       const nm = e.object as unknown as NodeMonitor;
-      if (e.type === "DELETED") this.queue.add(NODES_KEY);
+      if (e.type === "DELETED") {
+        this.#dirtyNodes.add(e.object.metadata.name);
+        this.queue.add(NODES_KEY);
+      }
       // A rollout moves thousands of NodeMonitors, each naming up to 16 profiles: a roll-up per event would
       // cost O(nodes²). Delayed, the events of a burst fold into one roll-up per profile and delay.
       for (const p of [...(nm.spec?.profiles ?? []), ...(nm.status?.profiles ?? [])])
@@ -220,6 +240,8 @@ export class Controller {
 
   /** Runs the work queue (call when leading); resolves when the queue shuts down. */
   run(concurrency = 2): Promise<void> {
+    // Another leader may have written meanwhile: the first pass renders every node again.
+    this.#renderedProfiles = undefined;
     this.queue.add(NODES_KEY);
     for (const name of this.#profiles.cache.keys()) this.queue.add(profileKey(name));
     this.#running = this.queue.run(concurrency, (key) => this.#reconcile(key));
@@ -342,62 +364,90 @@ export class Controller {
     }
     this.#setCredentialRefusals(refusals);
     const accepted = fit.admitted.filter((p) => !refusals.has(p.metadata.name));
-    const nodes = [...this.#nodes.cache.values()].map((n) => ({
-      name: n.metadata.name,
-      uid: n.metadata.uid ?? "",
-      labels: n.metadata.labels ?? {},
-    }));
-    const desired = desiredNodeMonitors(
-      accepted.map((p) => ({
-        name: p.metadata.name,
-        generation: p.metadata.generation ?? 1,
-        spec: p.spec,
-        ...(p.metadata.creationTimestamp ? { created: String(p.metadata.creationTimestamp) } : {}),
-      })),
-      nodes,
+    const next = new Map<string, ProfileInput>(
+      accepted.map((p) => [
+        p.metadata.name,
+        {
+          name: p.metadata.name,
+          generation: p.metadata.generation ?? 1,
+          spec: p.spec,
+          ...(p.metadata.creationTimestamp ? { created: String(p.metadata.creationTimestamp) } : {}),
+        },
+      ]),
     );
-    this.stats.rendered += desired.length;
-    const wanted = new Set(desired.map((d) => d.metadata.name));
-    // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it before
-    // the garbage collector, which compares owner uids, takes it for an orphan.
-    const changed = desired.filter((nm) => {
-      const stored = this.#monitorsView.get(nm.metadata.name) as unknown as NodeMonitor | undefined;
-      return (
-        stored?.spec?.configHash !== nm.spec.configHash ||
-        ownerUid(stored.metadata) !== ownerUid(nm.metadata as NodeMonitor["metadata"])
-      );
-    });
+    // Only the nodes whose NodeMonitor may differ: those a changed profile selected or selects now, and those
+    // whose labels or uid changed. The first pass after becoming leader renders every node.
+    const previous = this.#renderedProfiles;
+    let dirty: Set<string>;
+    if (previous === undefined) dirty = new Set(this.#nodes.cache.keys());
+    else {
+      dirty = this.#dirtyNodes;
+      const changed = changedProfiles(previous, next);
+      if (changed.length > 0)
+        for (const [name, n] of this.#nodes.cache)
+          if (changed.some((p) => matchesSelector(p.spec.nodeSelector, n.metadata.labels ?? {})))
+            dirty.add(name);
+    }
+    this.#dirtyNodes = new Set();
+    this.#renderedProfiles = next;
+    const profiles = [...next.values()];
+    // A node whose write fails is rendered again on the retry, whatever changes meanwhile.
+    const failed = new Set<string>();
     // A change to a fleet-wide profile rewrites every node's NodeMonitor: one at a time, the last node of 5000
     // would wait the sum of 5000 round trips.
-    await forEachLimit(changed, CONCURRENT_WRITES, async (nm) => {
-      const stored = await serverSideApply(this.#opts.kubeConfig, nm as never, {
-        fieldManager: this.#fieldManager,
-        force: true,
-      });
-      this.#monitorsView.mutated(nm.metadata.name, nodeMonitorForCache(stored as unknown as Obj));
-      this.stats.writes++;
-    });
-    const orphans = this.#monitorsView
-      .entries()
-      .filter(([name, raw]) => {
-        const labels = (raw.metadata as { labels?: Record<string, string> }).labels ?? {};
-        // A NodeMonitor whose node is gone is the garbage collector's (it owns it through the owner
-        // reference): deleting it here would also delete it when the node is only being re-created.
-        return !wanted.has(name) && labels[MANAGED_BY_LABEL] === MANAGED_BY && this.#nodes.cache.has(name);
-      })
-      .map(([name]) => name);
-    await forEachLimit(orphans, CONCURRENT_WRITES, async (name) => {
-      const gone = (await this.#custom
-        .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
-        .catch((err: unknown) => {
-          if (!isNotFound(err)) throw err;
-          return undefined;
-        })) as KubeObject | undefined;
-      this.#monitorsView.deleted(name, gone?.metadata?.resourceVersion);
-      this.stats.writes++;
+    await forEachLimit(dirty, CONCURRENT_WRITES, (name) =>
+      this.#syncNodeMonitor(name, profiles).catch((err: unknown) => {
+        failed.add(name);
+        throw err;
+      }),
+    ).finally(() => {
+      for (const name of failed) this.#dirtyNodes.add(name);
     });
     // Requeued with backoff: the Secret write is retried, while the NodeMonitors above are already out.
     if (credentialsError !== undefined) throw credentialsError;
+  }
+
+  /**
+   * Brings one node's NodeMonitor in line with the accepted profiles: applied when its configHash or owner
+   * uid differs from the stored one, deleted when no profile selects the node any more. A node absent from
+   * the cache is left alone: its NodeMonitor is the garbage collector's, which owns it through the owner
+   * reference (deleting it here would also delete it when the node is only being re-created).
+   */
+  async #syncNodeMonitor(name: string, profiles: readonly ProfileInput[]): Promise<void> {
+    const node = this.#nodes.cache.get(name);
+    if (!node) return;
+    this.stats.rendered++;
+    const nm = desiredNodeMonitor(profiles, {
+      name,
+      uid: node.metadata.uid ?? "",
+      labels: node.metadata.labels ?? {},
+    });
+    const stored = this.#monitorsView.get(name) as unknown as NodeMonitor | undefined;
+    if (nm) {
+      // A node deleted and re-created under the same name has a new uid: the NodeMonitor must follow it
+      // before the garbage collector, which compares owner uids, takes it for an orphan.
+      if (
+        stored?.spec?.configHash === nm.spec.configHash &&
+        ownerUid(stored.metadata) === ownerUid(nm.metadata as NodeMonitor["metadata"])
+      )
+        return;
+      const written = await serverSideApply(this.#opts.kubeConfig, nm as never, {
+        fieldManager: this.#fieldManager,
+        force: true,
+      });
+      this.#monitorsView.mutated(name, nodeMonitorForCache(written as unknown as Obj));
+      this.stats.writes++;
+      return;
+    }
+    if (stored?.metadata.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY) return;
+    const gone = (await this.#custom
+      .deleteClusterCustomObject({ group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name })
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+        return undefined;
+      })) as KubeObject | undefined;
+    this.#monitorsView.deleted(name, gone?.metadata?.resourceVersion);
+    this.stats.writes++;
   }
 
   /** After a failed Secret write: the admitted profiles whose credentials the stored Secret does not hold. */

@@ -3,7 +3,9 @@ import type { MonitoringProfileSpec } from "../api/v1alpha1/types.ts";
 import { validateNodeMonitor } from "../api/v1alpha1/validators.ts";
 import {
   canonicalJson,
+  changedProfiles,
   contentHash,
+  desiredNodeMonitor,
   desiredNodeMonitors,
   type NodeInput,
   type ProfileInput,
@@ -167,5 +169,37 @@ describe("selectNodes and desiredNodeMonitors", () => {
     // Nodes running the same profiles run the same configuration.
     expect(out[0]?.spec.configHash).toBe(out[2]?.spec.configHash);
     for (const nm of out) expect(validateNodeMonitor(nm).ok).toBe(true);
+  });
+
+  it("renders one node as desiredNodeMonitors does, and nothing for a node no profile selects", () => {
+    const all = desiredNodeMonitors([onlyA, b], nodes);
+    for (const n of nodes)
+      expect(desiredNodeMonitor([b, onlyA], n)).toEqual(all.find((nm) => nm.metadata.name === n.name));
+    expect(desiredNodeMonitor([onlyA, none], nodes[2]!)).toBeUndefined();
+  });
+
+  it("names the profiles whose rendering differs, in both versions when changed", () => {
+    const before = new Map([
+      [onlyA.name, onlyA],
+      [b.name, b],
+      [none.name, none],
+    ]);
+    const moved: ProfileInput = {
+      ...onlyA,
+      generation: 2,
+      spec: spec({ nodeSelector: { matchLabels: { zone: "b" } } }),
+    };
+    const after = new Map<string, ProfileInput>([
+      [onlyA.name, moved],
+      [b.name, { ...b, spec: structuredClone(b.spec) }],
+      ["new", { ...b, name: "new" }],
+    ]);
+    expect(changedProfiles(before, after).map((p) => `${p.name}@${p.generation}`)).toEqual([
+      "only-a@1",
+      "only-a@2",
+      "none@1",
+      "new@1",
+    ]);
+    expect(changedProfiles(before, before)).toEqual([]);
   });
 });

@@ -135,6 +135,34 @@ export function selectNodes(
   return out;
 }
 
+/** The NodeMonitor one node should have, or undefined when no profile selects it. */
+export function desiredNodeMonitor(
+  profiles: readonly ProfileInput[],
+  node: NodeInput,
+): NodeMonitor | undefined {
+  const selecting = profiles.filter((p) => matchesSelector(p.spec.nodeSelector, node.labels ?? {}));
+  return selecting.length > 0 ? renderNodeMonitor(node, selecting) : undefined;
+}
+
+/**
+ * The profiles whose rendering differs between two sets (added, removed, or with another generation, spec
+ * or creation time), each in every version it has in either set: its nodes are those either version selects.
+ */
+export function changedProfiles(
+  before: ReadonlyMap<string, ProfileInput>,
+  after: ReadonlyMap<string, ProfileInput>,
+): ProfileInput[] {
+  const out: ProfileInput[] = [];
+  for (const name of new Set([...before.keys(), ...after.keys()])) {
+    const a = before.get(name);
+    const b = after.get(name);
+    if (a && b && canonicalJson(a) === canonicalJson(b)) continue;
+    if (a) out.push(a);
+    if (b) out.push(b);
+  }
+  return out;
+}
+
 /**
  * The NodeMonitors that should exist: one per node selected by at least one profile, in node-name order.
  * A node no profile selects gets none; the caller deletes the stale ones it finds.
