@@ -59,7 +59,8 @@ export function benchSecrets(): K8sObject[] {
   const secret = (name: string, data: Record<string, string>): K8sObject => ({
     apiVersion: "v1",
     kind: "Secret",
-    metadata: { name, namespace: BENCH_NAMESPACE },
+    // The operator copies only Secrets that opt in with this label (operator/credentials.ts).
+    metadata: { name, namespace: BENCH_NAMESPACE, labels: { "vesmon.io/credentials": "true" } },
     type: "Opaque",
     data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
   });
