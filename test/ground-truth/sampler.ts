@@ -15,6 +15,29 @@ export interface Reading {
   cgroups: Map<string, number>;
   /** Per tap: the host side's counters. */
   taps: Map<string, { rxBytes: number; txBytes: number; rxPackets: number; txPackets: number }>;
+  /** Per block device: its /proc/diskstats counters (sectors of 512 bytes, whatever the device's block size). */
+  disks: Map<string, DiskCount>;
+}
+
+/** The /proc/diskstats counters the disk collector turns into rates (Documentation/admin-guide/iostats.rst). */
+export interface DiskCount {
+  reads: number;
+  writes: number;
+  sectorsRead: number;
+  sectorsWritten: number;
+}
+
+/** The named devices' lines of /proc/diskstats: fields 4, 6 and 8, 10 after major, minor and name. */
+function diskstats(devices: readonly string[]): Map<string, DiskCount> {
+  const out = new Map<string, DiskCount>();
+  if (devices.length === 0) return out;
+  for (const line of readFileSync("/proc/diskstats", "utf8").split("\n")) {
+    const f = line.trim().split(/\s+/);
+    if (!devices.includes(f[2] ?? "")) continue;
+    const n = f.slice(3).map(Number);
+    out.set(f[2]!, { reads: n[0]!, sectorsRead: n[2]!, writes: n[4]!, sectorsWritten: n[6]! });
+  }
+  return out;
 }
 
 const num = (path: string) => Number(readFileSync(path, "utf8").trim());
@@ -48,6 +71,7 @@ export function read(
   pids: readonly number[],
   taps: readonly string[],
   cgroups: readonly string[] = [],
+  disks: readonly string[] = [],
 ): Reading {
   const t = Date.now();
   const cpu = hostCpu();
@@ -59,6 +83,7 @@ export function read(
     qemu: new Map(),
     taps: new Map(),
     cgroups: new Map(),
+    disks: diskstats(disks),
   };
   for (const path of cgroups) {
     const m = /usage_usec (\d+)/.exec(readFileSync(path, "utf8").toString());
@@ -96,11 +121,12 @@ export class Sampler {
     pids: readonly number[],
     taps: readonly string[],
     cgroups: readonly string[] = [],
+    disks: readonly string[] = [],
     everyMs = 50,
   ) {
     const once = () => {
       try {
-        this.readings.push(read(pids, taps, cgroups));
+        this.readings.push(read(pids, taps, cgroups, disks));
       } catch {
         // a guest's files went away with it
       }
