@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListenerProcess } from "../../agent/listener/process.ts";
 import { schemaValidator } from "../../agent/listener/ves-validator.ts";
 import { type Manifest, renderChart } from "../chart/render.ts";
-import { FakeApiServer } from "../fake-apiserver/index.ts";
+import { FakeApiServer, serviceAccountUser } from "../fake-apiserver/index.ts";
 import { ApiServerFront } from "../helpers/apiserver-front.ts";
 import { ensureTestImage, podmanAsync } from "../helpers/image.ts";
 import { type ApiAccess, bridgeGateway, KubeletLite, type Pod } from "../helpers/kubelet-lite.ts";
@@ -33,7 +33,11 @@ let frontUrl: string;
 let caFile: string;
 const agents = new Map<string, Pod>();
 let operator: Pod;
-/** Tokens issued to service accounts (`namespace/name`), the only ones the API front accepts. */
+/**
+ * Tokens issued to service accounts for pods on a node (`namespace/name@node`), the only ones the API front
+ * accepts; the fake API server knows each as that service account with the node in its user info, as a projected
+ * token bound to a pod is, so the chart's RBAC and node restriction apply to the pods.
+ */
 const tokens = new Map<string, string>();
 
 interface Header {
@@ -124,7 +128,10 @@ const startedAt = async (pod: Pod) =>
 beforeAll(async () => {
   const image = ensureTestImage();
   const [repository, tag] = image.split(/:(?=[^:/]+$)/) as [string, string];
-  const chart = renderChart({ image: { repository, tag } }, { namespace: NS });
+  const chart = renderChart(
+    { image: { repository, tag } },
+    { namespace: NS, apiVersions: ["admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy"] },
+  );
   const template = (kind: string) => (chart.manifests.find((m) => m.kind === kind) as Manifest).spec.template;
 
   dir = await mkdtemp(join(tmpdir(), "vesmon-containers-"));
@@ -155,6 +162,10 @@ beforeAll(async () => {
     /customresourcedefinition/,
   );
   api.create({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } });
+  // The chart's RBAC and node restriction, which the fake enforces for the pods' tokens.
+  const guarded = ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"];
+  guarded.push("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding");
+  for (const m of chart.manifests.filter((x) => guarded.includes(x.kind))) api.create(m as never);
   for (const n of NODES)
     api.create({
       apiVersion: "v1",
@@ -166,9 +177,13 @@ beforeAll(async () => {
     host: gateway,
     port,
     ca: pki.ca,
-    tokenFor: (ns, sa) => {
-      const key = `${ns}/${sa}`;
-      if (!tokens.has(key)) tokens.set(key, randomBytes(24).toString("base64url"));
+    tokenFor: (ns, sa, node) => {
+      const key = `${ns}/${sa}@${node}`;
+      if (!tokens.has(key)) {
+        const token = randomBytes(24).toString("base64url");
+        tokens.set(key, token);
+        api.addUser(token, serviceAccountUser(ns, sa, { "authentication.kubernetes.io/node-name": [node] }));
+      }
       return tokens.get(key) as string;
     },
     secret: (ns, name) =>
@@ -209,7 +224,11 @@ afterAll(async () => {
 describe("the chart's pods, in containers from the image", () => {
   it("serves the CRDs applied with kubectl, and the pods reach the API only with their tokens", async () => {
     expect(await kubectl("get", "crd", "-o", "name")).toMatch(/monitoringprofiles\.vesmon\.io/);
-    expect([...tokens.keys()].sort()).toEqual([`${NS}/vesmon-agent`, `${NS}/vesmon-operator`]);
+    expect([...tokens.keys()].sort()).toEqual([
+      `${NS}/vesmon-agent@node-a`,
+      `${NS}/vesmon-agent@node-b`,
+      `${NS}/vesmon-operator@node-a`,
+    ]);
     const lease = api.get("coordination.k8s.io/v1", "Lease", "vesmon-operator", NS) as
       | { spec?: { holderIdentity?: string } }
       | undefined;
@@ -222,18 +241,15 @@ describe("the chart's pods, in containers from the image", () => {
     );
     expect(wrong).toMatch(/Unauthorized|provide credentials/);
     expect(front.unauthorized).toBeGreaterThan(refused);
-    const agentToken = tokens.get(`${NS}/vesmon-agent`) as string;
-    expect(
-      await promisify(execFile)("kubectl", [
-        ...direct,
-        "--token",
-        agentToken,
-        "get",
-        "nodes",
-        "-o",
-        "name",
-      ]).then((r) => r.stdout),
-    ).toMatch(/node\/node-a/);
+    // An agent's token reads NodeMonitors, as the chart's RBAC allows, and nothing more (no Secrets).
+    const agentToken = tokens.get(`${NS}/vesmon-agent@node-a`) as string;
+    const asAgent = (...args: string[]) =>
+      promisify(execFile)("kubectl", [...direct, "--token", agentToken, ...args]).then(
+        () => "allowed",
+        (err: { stderr: string }) => err.stderr,
+      );
+    expect(await asAgent("get", "nodemonitors")).toBe("allowed");
+    expect(await asAgent("get", "secrets", "-n", NS)).toMatch(/Forbidden|forbidden/);
   });
 
   it("makes a profile Ready on both nodes, with schema-valid events from both agents", async () => {

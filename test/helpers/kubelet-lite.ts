@@ -20,8 +20,11 @@ export interface ApiAccess {
   port: number;
   /** PEM CA certificate of the API server's serving certificate (ca.crt in the pod). */
   ca: Buffer;
-  /** The token of a service account (what the kubelet projects into the pod). */
-  tokenFor: (namespace: string, serviceAccount: string) => string;
+  /**
+   * The token of a service account for a pod on `nodeName` (what the kubelet projects into the pod: bound to the
+   * pod, so the API server knows the node it runs on).
+   */
+  tokenFor: (namespace: string, serviceAccount: string, nodeName: string) => string;
   /** A Secret's `data` (base64 values), or undefined when it does not exist. */
   secret: (namespace: string, name: string) => Record<string, string> | undefined;
 }
@@ -312,7 +315,7 @@ export class KubeletLite {
       serviceAccountDir: (sa) => {
         const dir = join(podDir, "serviceaccount");
         mkdirSync(dir, { recursive: true });
-        writeFileSync(join(dir, "token"), req.api.tokenFor(req.namespace, sa), { mode: 0o644 });
+        writeFileSync(join(dir, "token"), req.api.tokenFor(req.namespace, sa, req.nodeName), { mode: 0o644 });
         writeFileSync(join(dir, "ca.crt"), req.api.ca, { mode: 0o644 });
         writeFileSync(join(dir, "namespace"), req.namespace, { mode: 0o644 });
         return dir;
