@@ -8,11 +8,10 @@ import type { AgentArgs } from "./cli-options.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
 import { defaultProfile } from "./config/default-profile.ts";
 import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
-import { readProfiles } from "./config/profile-files.ts";
 import { HostPaths } from "./host-paths.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
-import { buildServer } from "./server.ts";
+import { agentRequestListener } from "./server.ts";
 import { DEFAULT_CREDENTIALS_DIR } from "./sinks/credentials.ts";
 import { agentVersion } from "./version.ts";
 
@@ -20,6 +19,7 @@ const VERSION = agentVersion();
 
 /** `--check`: validates the profiles and prints them with defaults applied; 2 when any is refused. */
 export async function checkProfiles(path: string, log: Logger): Promise<number> {
+  const { readProfiles } = await import("./config/profile-files.ts");
   const set = await readProfiles(path);
   for (const e of set.errors) log.error({ source: e.source }, `profile refused: ${e.message}`);
   for (const p of set.profiles) process.stdout.write(`${JSON.stringify(p.profile)}\n`);
@@ -65,12 +65,10 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     if (!ready.ready) log.warn(`not ready: ${ready.reason}`);
   };
 
-  const server = buildServer(agent, metrics, http);
   if (http) {
-    await server.ready();
-    // The early handler answered while the agent loaded; fastify's routes take over now.
+    // The early handler answered while the agent loaded; the agent's routes take over now.
     http.removeAllListeners("request");
-    http.on("request", server.routing);
+    http.on("request", agentRequestListener(agent, metrics));
     const at = http.address();
     log.info(
       { url: typeof at === "object" && at ? `http://${at.address}:${at.port}` : String(at) },
@@ -99,8 +97,7 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     const first = await source.read();
     if (!first.ok) {
       for (const e of first.errors) log.error({ source: e.source }, `profile refused: ${e.message}`);
-      await server.close();
-      http?.close();
+      await closeServer(http);
       return 2;
     }
     await apply(first.profiles);
@@ -131,10 +128,18 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     stopSource?.();
     await agent.close();
     await flushStatus?.().catch((err: Error) => log.warn({ err: err.message }, "last status write failed"));
-    await server.close();
+    await closeServer(http);
     process.exit(0);
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
   return undefined;
+}
+
+/** Stops listening and ends idle keep-alive connections, so that closing does not wait for a scraper. */
+async function closeServer(http: Server | undefined): Promise<void> {
+  if (!http?.listening) return;
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeIdleConnections();
+  await closed;
 }
