@@ -6,7 +6,6 @@ import { Agent } from "./agent.ts";
 import { summarizeChanges } from "./apply-changes.ts";
 import type { AgentArgs } from "./cli-options.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
-import { defaultProfile } from "./config/default-profile.ts";
 import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
 import { HostPaths } from "./host-paths.ts";
 import { AgentMetrics } from "./metrics.ts";
@@ -110,7 +109,11 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
         }
     });
     stopSource = () => source.stop();
-  } else await apply([defaultProfile(paths)]);
+  } else {
+    // Imported here: it validates with the profile validators, which a profile file reads in a worker instead.
+    const { defaultProfile } = await import("./config/default-profile.ts");
+    await apply([defaultProfile(paths)]);
+  }
 
   // The agent's timers do not hold the process open on their own (they are unref'd); this does, until shutdown.
   const keepAlive = setInterval(() => {}, 1 << 30);
