@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { AGENT_RUNTIME } from "../bench/setup.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const read = (path: string) => readFileSync(join(root, path), "utf8");
@@ -258,6 +259,7 @@ describe("Dockerfile", () => {
       pkg.bin["vesmon-agent"],
     ]);
     expect(last("ENV")).toMatch(/\bMALLOC_ARENA_MAX=2\b/);
+    expect(JSON.parse(last("CMD") ?? "null")).toEqual([...AGENT_RUNTIME.nodeFlags, pkg.bin["vesmon-agent"]]);
     expect(pkg.scripts.start).toMatch(
       /^MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=2 --max-old-space-size=256 agent\/main\.ts /,
     );
