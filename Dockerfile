@@ -7,7 +7,7 @@
 # ENTRYPOINT is `node` and CMD is the script, so the first argument picks the program (paths relative
 # to WORKDIR /app; in a pod: `command: ["node", "<script>"]`, or `args: ["<script>", ...]`):
 #
-#   vesmon-agent     dist/agent/main.js (the default)
+#   vesmon-agent     dist/agent/main.js (the default, with --max-semi-space-size=2 --max-old-space-size=256)
 #                    docker run --rm IMAGE dist/agent/main.js --check --profile /profiles/nfvi.yaml
 #   vesmon-operator  dist/operator/main.js
 #                    docker run --rm IMAGE dist/operator/main.js --help
@@ -88,8 +88,12 @@ LABEL org.opencontainers.image.title="vesmon" \
       org.opencontainers.image.created="${CREATED}"
 
 COPY --from=rootfs /rootfs/ /
+# MALLOC_ARENA_MAX: glibc gives each thread that mallocs an arena of its own (up to 8 per core), and Node's
+# threads (libuv's pool, V8's platform workers, the agent's profile worker) keep ~15 MiB in them; two arenas
+# keep the agent's RSS that much lower (docs/benchmarks.md, "Where the agent's memory goes").
 ENV NODE_ENV=production \
-    PATH=/usr/local/bin
+    PATH=/usr/local/bin \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 USER 65532:65532
 
@@ -103,5 +107,10 @@ RUN ["node", "dist/agent/listener/main.js", "--help"]
 # Agent metrics, operator metrics, listener.
 EXPOSE 9464 8080 30417
 
+# The agent's V8 heap settings, chosen from measurements (docs/benchmarks.md, "Where the agent's memory goes"):
+# --max-semi-space-size=2 (MiB): V8 otherwise grows the young generation to 64 MiB under the agent's steady
+# garbage, the largest share of its RSS; --max-old-space-size=256 (MiB) lowers where the old generation's first
+# full collections start, with a margin of four over the agent's live heap at 1,000 domains. A command that
+# names another script (the operator, the listener) replaces these flags with the CMD.
 ENTRYPOINT ["node"]
-CMD ["dist/agent/main.js"]
+CMD ["--max-semi-space-size=2", "--max-old-space-size=256", "dist/agent/main.js"]

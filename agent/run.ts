@@ -6,13 +6,11 @@ import { Agent } from "./agent.ts";
 import { summarizeChanges } from "./apply-changes.ts";
 import type { AgentArgs } from "./cli-options.ts";
 import { createCollectorRegistry } from "./collectors/index.ts";
-import { defaultProfile } from "./config/default-profile.ts";
 import { type FileConfig, ProfileFileSource } from "./config/file-source.ts";
-import { readProfiles } from "./config/profile-files.ts";
 import { HostPaths } from "./host-paths.ts";
 import { AgentMetrics } from "./metrics.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
-import { buildServer } from "./server.ts";
+import { agentRequestListener } from "./server.ts";
 import { DEFAULT_CREDENTIALS_DIR } from "./sinks/credentials.ts";
 import { agentVersion } from "./version.ts";
 
@@ -20,6 +18,7 @@ const VERSION = agentVersion();
 
 /** `--check`: validates the profiles and prints them with defaults applied; 2 when any is refused. */
 export async function checkProfiles(path: string, log: Logger): Promise<number> {
+  const { readProfiles } = await import("./config/profile-files.ts");
   const set = await readProfiles(path);
   for (const e of set.errors) log.error({ source: e.source }, `profile refused: ${e.message}`);
   for (const p of set.profiles) process.stdout.write(`${JSON.stringify(p.profile)}\n`);
@@ -65,12 +64,10 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     if (!ready.ready) log.warn(`not ready: ${ready.reason}`);
   };
 
-  const server = buildServer(agent, metrics, http);
   if (http) {
-    await server.ready();
-    // The early handler answered while the agent loaded; fastify's routes take over now.
+    // The early handler answered while the agent loaded; the agent's routes take over now.
     http.removeAllListeners("request");
-    http.on("request", server.routing);
+    http.on("request", agentRequestListener(agent, metrics));
     const at = http.address();
     log.info(
       { url: typeof at === "object" && at ? `http://${at.address}:${at.port}` : String(at) },
@@ -99,8 +96,7 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     const first = await source.read();
     if (!first.ok) {
       for (const e of first.errors) log.error({ source: e.source }, `profile refused: ${e.message}`);
-      await server.close();
-      http?.close();
+      await closeServer(http);
       return 2;
     }
     await apply(first.profiles);
@@ -113,7 +109,11 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
         }
     });
     stopSource = () => source.stop();
-  } else await apply([defaultProfile(paths)]);
+  } else {
+    // Imported here: it validates with the profile validators, which a profile file reads in a worker instead.
+    const { defaultProfile } = await import("./config/default-profile.ts");
+    await apply([defaultProfile(paths)]);
+  }
 
   // The agent's timers do not hold the process open on their own (they are unref'd); this does, until shutdown.
   const keepAlive = setInterval(() => {}, 1 << 30);
@@ -131,10 +131,18 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     stopSource?.();
     await agent.close();
     await flushStatus?.().catch((err: Error) => log.warn({ err: err.message }, "last status write failed"));
-    await server.close();
+    await closeServer(http);
     process.exit(0);
   };
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   process.once("SIGINT", () => void shutdown("SIGINT"));
   return undefined;
+}
+
+/** Stops listening and ends idle keep-alive connections, so that closing does not wait for a scraper. */
+async function closeServer(http: Server | undefined): Promise<void> {
+  if (!http?.listening) return;
+  const closed = new Promise<void>((resolve) => http.close(() => resolve()));
+  http.closeIdleConnections();
+  await closed;
 }

@@ -9,7 +9,7 @@ import { Agent } from "./agent.ts";
 import { CollectorRegistry } from "./collectors/registry.ts";
 import { HOST } from "./collectors/sample.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { buildServer } from "./server.ts";
+import { answer } from "./server.ts";
 
 describe("agent HTTP server", () => {
   it("is healthy at once, ready after the first apply, and exposes its own and the measurements' metrics", async () => {
@@ -41,9 +41,15 @@ describe("agent HTTP server", () => {
       stdout: new PassThrough(),
       log: pino({ level: "silent" }),
     });
-    const app = buildServer(agent, new AgentMetrics(agent));
-    expect((await app.inject("/healthz")).statusCode).toBe(200);
-    expect((await app.inject("/readyz")).json()).toEqual({
+    const metrics = new AgentMetrics(agent);
+    const get = (url: string) => answer(agent, metrics, "GET", url);
+    const json = async (url: string) => JSON.parse((await get(url)).body) as unknown;
+    expect((await get("/healthz")).status).toBe(200);
+    expect((await get("/healthz?verbose")).status).toBe(200);
+    expect((await get("/nowhere")).status).toBe(404);
+    expect((await answer(agent, metrics, "POST", "/healthz")).status).toBe(404);
+    expect(await get("/readyz")).toMatchObject({ status: 503 });
+    expect(await json("/readyz")).toEqual({
       status: "not ready",
       reason: "waiting for the first configuration",
     });
@@ -68,13 +74,15 @@ describe("agent HTTP server", () => {
     ]);
     timers.advance(1000);
     for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-    expect((await app.inject("/readyz")).json()).toEqual({ status: "ready", applies: 1 });
-    const metrics = (await app.inject("/metrics")).body;
-    expect(metrics).toMatch(/^vesmon_scrape_collector_success\{profile="p",collector="load"\} 1$/m);
-    expect(metrics).toMatch(/^vesmon_scrape_collector_collections_total\{profile="p",collector="load"\} 1$/m);
-    expect(metrics).toMatch(/^vesmon_scrape_collector_missed_total\{profile="p",collector="load"\} 0$/m);
-    expect(metrics).toMatch(/^vesmon_sink_queued_events\{profile="p",sink="scrape",kind="prometheus"\} 0$/m);
-    expect(metrics).toMatch(/^vesmon_host_load5\{profile="p"\} 0\.5$/m);
+    expect(await json("/readyz")).toEqual({ status: "ready", applies: 1 });
+    const scraped = await get("/metrics");
+    expect(scraped.contentType).toMatch(/^text\/plain/);
+    const text = scraped.body;
+    expect(text).toMatch(/^vesmon_scrape_collector_success\{profile="p",collector="load"\} 1$/m);
+    expect(text).toMatch(/^vesmon_scrape_collector_collections_total\{profile="p",collector="load"\} 1$/m);
+    expect(text).toMatch(/^vesmon_scrape_collector_missed_total\{profile="p",collector="load"\} 0$/m);
+    expect(text).toMatch(/^vesmon_sink_queued_events\{profile="p",sink="scrape",kind="prometheus"\} 0$/m);
+    expect(text).toMatch(/^vesmon_host_load5\{profile="p"\} 0\.5$/m);
     await agent.close();
   });
 });

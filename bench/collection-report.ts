@@ -82,7 +82,7 @@ export function collectionMarkdown(
       findings.push(
         `- **N=${n}, memory:** ${sentenceList(byRss.map((r) => `${r.peer} ${r.rssSteadyMiB.median.toFixed(1)} MiB`))} (steady RSS; the exporters' figure is both processes together). ` +
           (winners.length
-            ? `On memory ${sentenceList(winners.map((r) => r.peer))} ${winners.length > 1 ? "win" : "wins"}, clearly. A bare Node runtime takes about ${NODE_FLOOR_MIB} MiB, a floor a C or Go daemon does not have; the agent's other ~${Math.round(agent.rssSteadyMiB.median - NODE_FLOOR_MIB)} MiB are its loaded modules (fastify, pino, the CEL runtime, ajv) and heap, and that is the agent's weakest figure.`
+            ? `On memory ${sentenceList(winners.map((r) => r.peer))} ${winners.length > 1 ? "win" : "wins"}, clearly. A bare Node runtime takes about ${NODE_FLOOR_MIB} MiB, a floor a C or Go daemon does not have; the agent's other ~${Math.round(agent.rssSteadyMiB.median - NODE_FLOOR_MIB)} MiB are its loaded modules and heap (see "Where the agent's memory goes"), and that is the agent's weakest figure.`
             : "The agent uses the least memory here."),
       );
       const cheaperOwn = at.filter((r) => r !== agent && r.peerMs.median < agent.peerMs.median);

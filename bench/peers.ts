@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { ListenerProcess } from "../agent/listener/process.ts";
 import type { RecordedEvent } from "../agent/listener/recorder.ts";
 import { freePort, terminate } from "./proc.ts";
-import { builtEntry } from "./setup.ts";
+import { AGENT_RUNTIME, builtEntry } from "./setup.ts";
 
 /** What every peer is started with: the private libvirtd, a scratch directory and the receiving side. */
 export interface PeerContext {
@@ -175,6 +175,7 @@ spec:
     const child = launch(
       process.execPath,
       [
+        ...AGENT_RUNTIME.nodeFlags,
         builtEntry(ctx.root, "agent/main"),
         "--profile",
         profile,
@@ -186,7 +187,7 @@ spec:
         "bench",
       ],
       join(ctx.dir, "agent.log"),
-      { ...process.env, AGENT_LOG_LEVEL: "warn" },
+      { ...process.env, ...AGENT_RUNTIME.env, AGENT_LOG_LEVEL: "warn" },
     );
     const clear = () => void ctx.listener.app.inject({ method: "DELETE", url: "/control/events" });
     return {

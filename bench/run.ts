@@ -75,6 +75,8 @@ for (const s of SECTIONS as readonly Section<unknown>[]) {
     sections.push(s.markdown(stored.result, stored.context, fileOf(s.name)));
   }
 }
+// Measured by hand (its method is in the file), so kept as written rather than rendered from bench/results/.
+sections.push(await readFile(join(root, "bench/memory.md"), "utf8"));
 const m = context.machine;
 const versions = Object.entries(context.versions)
   .map(([k, v]) => `${k} ${v}`)

@@ -12,7 +12,7 @@ import { ListenerProcess } from "../agent/listener/process.ts";
 import { type Spread, spread } from "./collection.ts";
 import { LibvirtSim, startSimulator } from "./libvirt-sim.ts";
 import { cpuSeconds, describeMachine, freePort, type Machine, rssMiB, terminate } from "./proc.ts";
-import { builtEntry } from "./setup.ts";
+import { AGENT_RUNTIME, builtEntry } from "./setup.ts";
 
 /** How much to measure. */
 export interface ScalePlan {
@@ -170,8 +170,18 @@ async function runOnce(
     // --trace-gc only prints a line per GC (to stdout, which this profile does not use): it shows the live heap.
     const child = spawn(
       process.execPath,
-      ["--trace-gc", builtEntry(ctx.root, "agent/main"), ...args, "--listen", `127.0.0.1:${port}`],
-      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, AGENT_LOG_LEVEL: "warn" } },
+      [
+        "--trace-gc",
+        ...AGENT_RUNTIME.nodeFlags,
+        builtEntry(ctx.root, "agent/main"),
+        ...args,
+        "--listen",
+        `127.0.0.1:${port}`,
+      ],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, ...AGENT_RUNTIME.env, AGENT_LOG_LEVEL: "warn" },
+      },
     );
     const started = performance.now();
     agent = child;

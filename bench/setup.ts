@@ -45,6 +45,15 @@ export function ensureBenchPackages(): SystemPackage[] {
 let built = false;
 
 /**
+ * How the image starts the agent (the Dockerfile's CMD flags and ENV, the chart's command, `npm start`; a test
+ * keeps them equal): the benchmarks measure the agent as it is deployed.
+ */
+export const AGENT_RUNTIME = {
+  nodeFlags: ["--max-semi-space-size=2", "--max-old-space-size=256"],
+  env: { MALLOC_ARENA_MAX: "2" },
+} as const;
+
+/**
  * Builds the project (`npm run build`) once per benchmark run and returns a program's compiled entry point
  * (`dist/agent/main.js` for "agent/main"): the form the image ships. Run from the .ts sources, Node also loads
  * its type stripper (about 20 MiB more RSS), which no deployment pays.

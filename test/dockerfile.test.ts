@@ -5,6 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { AGENT_RUNTIME } from "../bench/setup.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const read = (path: string) => readFileSync(join(root, path), "utf8");
@@ -119,6 +120,7 @@ const final = stages.at(-1) as Stage;
 const pkg = JSON.parse(read("package.json")) as {
   version: string;
   bin: Record<string, string>;
+  scripts: Record<string, string>;
   devDependencies: Record<string, string>;
 };
 const nodeMajor = /(\d+)/.exec(pkg.devDependencies.node ?? "")?.[1];
@@ -249,7 +251,18 @@ describe("Dockerfile", () => {
   it("starts node on the agent by default, and each bin is built, documented and loaded in the build", () => {
     const last = (k: string) => final.instructions.filter((i) => i.keyword === k).at(-1)?.args;
     expect(JSON.parse(last("ENTRYPOINT") ?? "null")).toEqual(["node"]);
-    expect(JSON.parse(last("CMD") ?? "null")).toEqual([pkg.bin["vesmon-agent"]]);
+    // The agent's V8 and malloc settings (docs/benchmarks.md, "Where the agent's memory goes"), the same as
+    // `npm start`'s.
+    expect(JSON.parse(last("CMD") ?? "null")).toEqual([
+      "--max-semi-space-size=2",
+      "--max-old-space-size=256",
+      pkg.bin["vesmon-agent"],
+    ]);
+    expect(last("ENV")).toMatch(/\bMALLOC_ARENA_MAX=2\b/);
+    expect(JSON.parse(last("CMD") ?? "null")).toEqual([...AGENT_RUNTIME.nodeFlags, pkg.bin["vesmon-agent"]]);
+    expect(pkg.scripts.start).toMatch(
+      /^MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=2 --max-old-space-size=256 agent\/main\.ts /,
+    );
     expect(last("WORKDIR")).toBe("/app");
     expect(Object.keys(pkg.bin).sort()).toEqual(["vesmon-agent", "vesmon-listener", "vesmon-operator"]);
     const smoke = final.instructions

@@ -52,7 +52,7 @@ describe("the image", () => {
     const { Config } = inspect();
     expect(Config.User).toBe("65532:65532");
     expect(Config.Entrypoint).toEqual(["node"]);
-    expect(Config.Cmd).toEqual(["dist/agent/main.js"]);
+    expect(Config.Cmd).toEqual(["--max-semi-space-size=2", "--max-old-space-size=256", "dist/agent/main.js"]);
     expect(Config.WorkingDir).toBe("/app");
     expect(Config.Labels).toMatchObject({
       "org.opencontainers.image.title": "vesmon",

@@ -5,7 +5,8 @@ import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import type { Timers } from "../../kube/timers.ts";
 import type { PipelineProfile } from "../pipeline/profile-pipeline.ts";
-import { type ProfileError, readProfiles } from "./profile-files.ts";
+import { readProfilesIsolated } from "./isolated-read.ts";
+import type { ProfileError } from "./profile-files.ts";
 
 /** Settings of a profile file source. */
 export interface FileSourceOptions {
@@ -60,7 +61,7 @@ export class ProfileFileSource {
   /** Reads the current configuration once. */
   async read(): Promise<FileConfig> {
     this.#lastHash = await this.#hash();
-    const set = await readProfiles(this.#opts.path);
+    const set = await readProfilesIsolated(this.#opts.path);
     if (set.errors.length) return { ok: false, errors: set.errors };
     if (set.profiles.length === 0)
       return { ok: false, errors: [{ source: this.#opts.path, message: "no MonitoringProfile found" }] };

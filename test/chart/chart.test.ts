@@ -606,12 +606,18 @@ describe("agent DaemonSet", () => {
   it("knows its node, host root, state directory, credentials and listen address", () => {
     const ds = agentDaemonSet(rendered.default!);
     const c = container(ds, "agent");
-    expect(c.command).toEqual(["node", "dist/agent/main.js"]);
+    expect(c.command).toEqual([
+      "node",
+      "--max-semi-space-size=2",
+      "--max-old-space-size=256",
+      "dist/agent/main.js",
+    ]);
     expect(c.args).toEqual(["--listen=0.0.0.0:9464", "--credentials-dir=/etc/vesmon/credentials"]);
     const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
     expect(env.NODE_NAME.valueFrom.fieldRef.fieldPath).toBe("spec.nodeName");
     expect(env.AGENT_HOST_ROOT.value).toBe("/host");
     expect(env.AGENT_STATE_DIR.value).toBe("/var/lib/vesmon");
+    expect(env.MALLOC_ARENA_MAX.value).toBe("2");
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http-metrics" });
     expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http-metrics" });
     expect(c.ports[0]).toMatchObject({ name: "http-metrics", containerPort: 9464 });

@@ -5,7 +5,7 @@ import { Agent } from "../../agent/agent.ts";
 import { CollectorRegistry } from "../../agent/collectors/registry.ts";
 import type { ListenerProcess } from "../../agent/listener/process.ts";
 import { AgentMetrics } from "../../agent/metrics.ts";
-import { buildServer } from "../../agent/server.ts";
+import { answer } from "../../agent/server.ts";
 import { VesSinkRunner } from "../../agent/sinks/ves-sink.ts";
 import { receivedIds, sinkSpec, startListener, until } from "../helpers/delivery.ts";
 import { ManualTimers } from "../helpers/manual-timers.ts";
@@ -184,7 +184,8 @@ describe("VES delivery on a full disk (real tmpfs)", () => {
       stdout: new PassThrough(),
       log,
     });
-    const app = buildServer(agent, new AgentMetrics(agent));
+    const metricsOf = new AgentMetrics(agent);
+    const get = (url: string) => answer(agent, metricsOf, "GET", url);
     const minute = async () => {
       timers.advance(60_000);
       for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
@@ -220,14 +221,14 @@ describe("VES delivery on a full disk (real tmpfs)", () => {
       }
       await minute();
       await until(() => (sink().droppedByReason?.disk_full ?? 0) >= 2, "two refused heartbeats");
-      const ready = await app.inject("/readyz");
-      expect(ready.statusCode).toBe(200);
-      expect(ready.json()).toMatchObject({
+      const ready = await get("/readyz");
+      expect(ready.status).toBe(200);
+      expect(JSON.parse(ready.body)).toMatchObject({
         status: "ready",
         spools: [{ profile: "p", sink: "ves", writable: false, error: expect.stringMatching(/ENOSPC/) }],
       });
       const refused = sink().droppedByReason?.disk_full;
-      const metrics = (await app.inject("/metrics")).body;
+      const metrics = (await get("/metrics")).body;
       expect(metrics).toContain(
         `vesmon_sink_dropped_events_total{profile="p",sink="ves",kind="ves",reason="disk_full"} ${refused}`,
       );
@@ -236,8 +237,8 @@ describe("VES delivery on a full disk (real tmpfs)", () => {
       await fs.free();
       await minute();
       await until(() => sink().spool?.writable === true, "the spool writable again");
-      expect((await app.inject("/readyz")).json()).toEqual({ status: "ready", applies: 1 });
-      expect((await app.inject("/metrics")).body).toContain(
+      expect(JSON.parse((await get("/readyz")).body)).toEqual({ status: "ready", applies: 1 });
+      expect((await get("/metrics")).body).toContain(
         'vesmon_sink_spool_writable{profile="p",sink="ves",kind="ves"} 1',
       );
       // One line when the spool started refusing, one when it recovered; the delivery failure once too.
