@@ -66,7 +66,12 @@ describe("kubelet-lite plans the chart's pods", () => {
         "/pods/sa/vesmon-agent:/var/run/secrets/kubernetes.io/serviceaccount:ro",
       ]),
     );
-    expect(JSON.parse(values(agent, "--entrypoint")[0] as string)).toEqual(["node", "dist/agent/main.js"]);
+    expect(JSON.parse(values(agent, "--entrypoint")[0] as string)).toEqual([
+      "node",
+      "--max-semi-space-size=2",
+      "--max-old-space-size=256",
+      "dist/agent/main.js",
+    ]);
     expect(agent.slice(agent.indexOf("ghcr.io/vesmon/vesmon:0.1.0"))).toEqual([
       "ghcr.io/vesmon/vesmon:0.1.0",
       "--listen=0.0.0.0:9464",
@@ -138,11 +143,9 @@ describe("kubelet-lite refuses what it does not understand", () => {
     (vol.volumes as unknown[]).push({ name: "cfg", configMap: { name: "x" } });
     expect(refusal(vol)).toBe("spec.volumes[6].configMap");
     const env = agentSpec();
-    (agentContainer(env).env as unknown[]).push({
-      name: "HOST_IP",
-      valueFrom: { fieldRef: { fieldPath: "status.hostIP" } },
-    });
-    expect(refusal(env)).toBe("spec.containers[0].env[4].valueFrom.fieldRef.fieldPath");
+    const envs = agentContainer(env).env as unknown[];
+    envs.push({ name: "HOST_IP", valueFrom: { fieldRef: { fieldPath: "status.hostIP" } } });
+    expect(refusal(env)).toBe(`spec.containers[0].env[${envs.length - 1}].valueFrom.fieldRef.fieldPath`);
     const tcp = agentSpec();
     Object.assign(agentContainer(tcp), { readinessProbe: { tcpSocket: { port: 9464 } } });
     expect(refusal(tcp)).toBe("spec.containers[0].readinessProbe.tcpSocket");
