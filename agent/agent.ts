@@ -53,7 +53,7 @@ export interface AgentOptions extends Omit<PipelineDeps, "log"> {
 }
 
 function jobsOf(spec: ResolvedProfileSpec): Map<string, JobSpec> {
-  return new Map(spec.collectors.map((c) => [jobFor(c).id, jobFor(c)]));
+  return new Map(spec.collectors.map((c) => [jobFor(c, spec.events).id, jobFor(c, spec.events)]));
 }
 
 /**
@@ -100,7 +100,7 @@ export class Agent {
   #running(): RunningSet {
     return {
       jobs: [...this.#pipelines].flatMap(([profile, p]) =>
-        p.spec.collectors.map((c) => ({ profile, id: jobFor(c).id, spec: c })),
+        p.spec.collectors.map((c) => ({ profile, id: jobFor(c, p.spec.events).id, spec: c })),
       ),
       sinks: [...this.#pipelines].flatMap(([profile, p]) => p.openSinks().map((s) => ({ profile, ...s }))),
     };

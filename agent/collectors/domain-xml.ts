@@ -8,6 +8,15 @@ export interface DomainXmlInfo {
   metadata: Record<string, string>;
   /** The cgroup partition (`<resource><partition>`), when set. */
   partition?: string;
+  /** The `<devices><interface>` elements, in document order (libvirt's `net.N` index). */
+  interfaces: DomainInterface[];
+}
+
+/** One `<interface>` of a domain: its type attribute and the host device QEMU uses (`<target dev='vnet0'/>`). */
+export interface DomainInterface {
+  type: string;
+  /** Absent where the interface has no host netdev (vhost-user, user-mode, hostdev). */
+  dev?: string;
 }
 
 const parser = new XMLParser({
@@ -16,6 +25,30 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: true,
 });
+
+// Interfaces are described by attributes, which the metadata parser drops; a second parser reads only them.
+const attributes = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: "@",
+  removeNSPrefix: true,
+  parseTagValue: false,
+  parseAttributeValue: false,
+  isArray: (_name, path) => path === "domain.devices.interface",
+});
+
+type InterfaceNode = { "@type"?: unknown; target?: { "@dev"?: unknown } };
+
+function interfacesOf(xml: string): DomainInterface[] {
+  if (!xml.includes("<interface")) return [];
+  const doc = attributes.parse(xml) as { domain?: { devices?: { interface?: InterfaceNode[] } } };
+  return (doc.domain?.devices?.interface ?? []).map((i) => {
+    const dev = i.target?.["@dev"];
+    return {
+      type: typeof i["@type"] === "string" ? i["@type"] : "",
+      ...(typeof dev === "string" && dev !== "" ? { dev } : {}),
+    };
+  });
+}
 
 function flatten(value: unknown, path: string, out: Record<string, string>): void {
   if (value === null || value === undefined || value === "") return;
@@ -39,5 +72,11 @@ export function parseDomainXml(xml: string): DomainXmlInfo {
   const metadata: Record<string, string> = {};
   flatten(d.metadata, "", metadata);
   const partition = (d.resource as { partition?: unknown } | undefined)?.partition;
-  return { name: d.name, uuid: d.uuid, metadata, ...(typeof partition === "string" ? { partition } : {}) };
+  return {
+    name: d.name,
+    uuid: d.uuid,
+    metadata,
+    ...(typeof partition === "string" ? { partition } : {}),
+    interfaces: interfacesOf(xml),
+  };
 }

@@ -2,12 +2,14 @@ import { parseDuration } from "../../api/duration.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
 import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
 import { DOMAIN_STATES, StatsGroup } from "../libvirt/protocol.ts";
-import type { Domain } from "../libvirt/remote.ts";
+import type { Domain, DomainStatsRecord } from "../libvirt/remote.ts";
 import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
 import { CounterSet, type Rate } from "./counter.ts";
 import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
+import { EdgeCadence } from "./edge-cadence.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
+import { bulkGroups, type CheapSources, type DomainServed, missingGroups } from "./virt-groups.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
 import {
   cgroupOfDomain,
@@ -16,6 +18,7 @@ import {
   type VmCgroup,
   type VmCgroupCpu,
 } from "./vm-cgroup-cpu.ts";
+import { mergeNics, nicsFromHost, readNetDevNow } from "./vm-tap-nic.ts";
 
 const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
 const NS_PER_MS = 1_000_000;
@@ -282,13 +285,24 @@ function domainSamples(d: DomainStats, sampler: DomainSampler, cpuKey: string): 
   }
 }
 
+/** The libvirt calls the virt collector makes (a LibvirtClient; a stand-in that records them in tests). */
+export interface VirtLibvirt {
+  getAllDomainStats(stats: number, flags?: number, domains?: readonly Domain[]): Promise<DomainStatsRecord[]>;
+  getXmlDesc(dom: Domain): Promise<string>;
+  onLifecycle(handler: (e: LifecycleEventInfo) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}
+
 class VirtCollector implements Collector {
   readonly name = "virt" as const;
-  readonly #client: LibvirtClient;
+  readonly #client: VirtLibvirt;
   readonly #env: CollectorEnv;
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
   readonly #cpuFromCgroup: boolean;
+  readonly #cheap: CheapSources;
+  /** When the balloon and block groups are read: at each measurement window's edge by default. */
+  readonly #slow: EdgeCadence;
   /** The VM cgroups found by the last search; searched again when a running VM has none or one went away. */
   #cgroups: VmCgroup[] | undefined;
   /** The running domains (uuid/id) present at the last search: one of them without a cgroup has none to find. */
@@ -300,7 +314,7 @@ class VirtCollector implements Collector {
   #events: SourceEvent[] = [];
   #unsubscribe: (() => Promise<void>) | undefined;
 
-  constructor(client: LibvirtClient, spec: CollectorSpec, env: CollectorEnv) {
+  constructor(client: VirtLibvirt, spec: CollectorSpec, env: CollectorEnv) {
     this.#client = client;
     this.#env = env;
     const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
@@ -309,6 +323,14 @@ class VirtCollector implements Collector {
     // The cgroup is the default: it is read at the moment the stats call returns, where libvirt's own sampling
     // moment inside the call is unknown (up to 2 pp off over a 2 s window under load), and it costs QEMU nothing.
     this.#cpuFromCgroup = (spec.cpuSource ?? "cgroup") === "cgroup";
+    // The host side of a tap costs one read of /proc/net/dev for every VM, and QEMU nothing.
+    const nicFromTap = (spec.nicSource ?? "tap") === "tap" && (this.#groups & StatsGroup.interface) !== 0;
+    this.#cheap = { nicFromTap, cpuFromCgroup: this.#cpuFromCgroup };
+    const intervalMs = parseDuration(spec.interval);
+    this.#slow = new EdgeCadence(
+      spec.slowGroupsInterval ? parseDuration(spec.slowGroupsInterval) : intervalMs,
+      intervalMs,
+    );
   }
 
   async start(): Promise<void> {
@@ -350,18 +372,31 @@ class VirtCollector implements Collector {
     if (searched) this.#cgroups = await this.#findCgroups(errors);
     const found = this.#cgroups ?? [];
     const before = this.#env.now();
-    const records = await this.#client.getAllDomainStats(this.#groups);
+    const slowDue = this.#slow.due(before);
+    const records = await this.#client.getAllDomainStats(bulkGroups(this.#groups, this.#cheap, slowDue));
     const after = this.#env.now();
+    // Read right on return, like the cgroups, so both are taken at the instant the collection records.
+    const netdev = this.#cheap.nicFromTap ? this.#readNetDev(errors) : undefined;
+    if (slowDue) this.#slow.read(before);
     // libvirt samples while answering; the midpoint of the call is the best estimate of when. The cgroup counters
     // are read right on return, and then that instant is the read's time (CPU rates matter most).
     const cgroups = found.length ? readCgroupCpu(found) : undefined;
-    const time = cgroups ? after : Math.round((before + after) / 2);
+    const time = cgroups || netdev ? after : Math.round((before + after) / 2);
     if (cgroups) errors.push(...cgroups.errors);
     if (cgroups && cgroups.vms.length < found.length) this.#cgroups = undefined;
     const samples: Sample[] = [];
     const seen = new Set<string>();
-    const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
+    const listed = records.map(parseDomainStats).filter((d) => this.#include(d.name));
+    const infos = await Promise.all(listed.map((d) => this.#info(d, errors)));
+    const served = listed.map((d, i): DomainServed => {
+      const info = infos[i];
+      const cgroupCpu = cgroups && cgroupOfDomain(cgroups.vms, d);
+      return {
+        ...(info && netdev ? { hostNics: nicsFromHost(info.interfaces, netdev) } : {}),
+        ...(cgroupCpu ? { cgroupCpu } : {}),
+      };
+    });
+    const domains = await this.#completed(listed, records, served);
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
@@ -378,7 +413,9 @@ class VirtCollector implements Collector {
       // (the test driver's, or a host without VM cgroups), and searching every collection would cost many reads.
       if (this.#cpuFromCgroup && !cgroup && d.id > 0 && !this.#searchedFor.has(`${d.uuid}/${d.id}`))
         this.#cgroups = undefined;
-      samples.push(...sampleDomain(d, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
+      const nics = served[i]?.hostNics;
+      const withNics = nics ? { ...d, nics: mergeNics(nics, d.nics) } : d;
+      samples.push(...sampleDomain(withNics, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     const keys = domains.map((d) => `${d.uuid}/${d.id}`);
     if (searched) this.#searchedFor = new Set(keys.filter((k) => this.#lastSeen.has(k)));
@@ -388,6 +425,42 @@ class VirtCollector implements Collector {
     const events = this.#events;
     this.#events = [];
     return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };
+  }
+
+  /**
+   * The domains with what their cheap sources could not serve asked of libvirt for them alone (one call per set
+   * of groups, usually none): a VM without a cgroup, an interface without a host device.
+   */
+  async #completed(
+    domains: DomainStats[],
+    records: readonly DomainStatsRecord[],
+    served: readonly DomainServed[],
+  ): Promise<DomainStats[]> {
+    const byMask = new Map<number, Domain[]>();
+    domains.forEach((d, i) => {
+      const mask = d.id > 0 ? missingGroups(this.#groups, this.#cheap, served[i] ?? {}) : 0;
+      if (mask) byMask.set(mask, [...(byMask.get(mask) ?? []), { name: d.name, uuid: d.uuid, id: d.id }]);
+    });
+    if (byMask.size === 0) return domains;
+    const extra = new Map<string, DomainStatsRecord["params"]>();
+    for (const [mask, doms] of byMask)
+      for (const r of await this.#client.getAllDomainStats(mask, 0, doms))
+        extra.set(r.dom.uuid, [...(extra.get(r.dom.uuid) ?? []), ...r.params]);
+    return domains.map((d) => {
+      const more = extra.get(d.uuid);
+      const record = more && records.find((r) => r.dom.uuid === d.uuid);
+      return record ? parseDomainStats({ dom: record.dom, params: [...record.params, ...more] }) : d;
+    });
+  }
+
+  #readNetDev(errors: string[]): ReturnType<typeof readNetDevNow> | undefined {
+    const path = this.#env.paths.proc("net/dev");
+    try {
+      return readNetDevNow(path);
+    } catch (err) {
+      errors.push(`${path}: ${(err as Error).message}; vNIC counters from libvirt`);
+      return undefined;
+    }
   }
 
   async #findCgroups(errors: string[]): Promise<VmCgroup[]> {
@@ -416,6 +489,17 @@ function cpuTimesOf(c: VmCgroupCpu): VmCpuTimes {
   };
 }
 
+/** A virt collector on `client`, subscribed to its lifecycle events. */
+export async function openVirtCollector(
+  client: VirtLibvirt,
+  spec: CollectorSpec,
+  env: CollectorEnv,
+): Promise<Collector> {
+  const collector = new VirtCollector(client, spec, env);
+  await collector.start();
+  return collector;
+}
+
 /** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */
 export const virtCollector: CollectorFactory = {
   name: "virt",
@@ -427,13 +511,11 @@ export const virtCollector: CollectorFactory = {
       log: env.log,
     });
     await client.connect();
-    const collector = new VirtCollector(client, spec, env);
     try {
-      await collector.start();
+      return await openVirtCollector(client, spec, env);
     } catch (err) {
       await client.close();
       throw err;
     }
-    return collector;
   },
 };

@@ -218,16 +218,14 @@ export class LibvirtClient implements HealthSource {
     );
   }
 
-  /** CONNECT_GET_ALL_DOMAIN_STATS for every domain: `stats` is a StatsGroup bitmask (0 = all the driver has). */
-  getAllDomainStats(stats = 0, flags = 0): Promise<DomainStatsRecord[]> {
+  /**
+   * CONNECT_GET_ALL_DOMAIN_STATS: `stats` is a StatsGroup bitmask (0 = all the driver has). With `domains`, only
+   * those (virDomainListGetStats: the ones gone by now are skipped); without, every domain.
+   */
+  getAllDomainStats(stats = 0, flags = 0, domains: readonly Domain[] = []): Promise<DomainStatsRecord[]> {
     return this.#call(
       Proc.CONNECT_GET_ALL_DOMAIN_STATS,
-      payload((w) =>
-        w
-          .array([] as Domain[], writeDomain)
-          .uint(stats)
-          .uint(flags),
-      ),
+      payload((w) => w.array(domains, writeDomain).uint(stats).uint(flags)),
       (r) => r.array(readStatsRecord, REMOTE_DOMAIN_LIST_MAX),
     );
   }

@@ -133,7 +133,8 @@ export class ProfilePipeline {
 
   /** Ids of the jobs whose samples this profile takes. */
   jobIds(): Set<string> {
-    return new Set(this.#profile.spec.collectors.map((c) => jobFor(c).id));
+    const { collectors, events } = this.#profile.spec;
+    return new Set(collectors.map((c) => jobFor(c, events).id));
   }
 
   /** Applies a new generation in place: sinks reopened only when changed, thresholds and switches updated. */

@@ -22,8 +22,16 @@ function canonical(value: unknown): string {
   return JSON.stringify(value);
 }
 
-/** The job for one collector entry: id `<collector>-<12 hex>` from its settings and interval. */
-export function jobFor(spec: CollectorSpec): JobSpec {
+/**
+ * The job for one collector entry: id `<collector>-<12 hex>` from its settings and interval. With the profile's
+ * `events`, settings that default to them are filled in first (the virt collector's `slowGroupsInterval` follows
+ * `measurementInterval`), so profiles with different windows do not share a job that reads at one's edges.
+ */
+export function jobFor(entry: CollectorSpec, events?: { measurementInterval: string }): JobSpec {
+  const spec =
+    entry.name === "virt" && entry.slowGroupsInterval === undefined && events
+      ? { ...entry, slowGroupsInterval: events.measurementInterval }
+      : entry;
   const hash = createHash("sha256").update(canonical(spec)).digest("hex").slice(0, 12);
   return { id: `${spec.name}-${hash}`, collector: spec.name, spec, intervalMs: parseDuration(spec.interval) };
 }

@@ -19,10 +19,15 @@ export const COLLECTOR_SETTINGS: Record<string, readonly CollectorName[]> = {
   domains: ["virt"],
   stats: ["virt"],
   cpuSource: ["virt"],
+  nicSource: ["virt"],
+  slowGroupsInterval: ["virt"],
 };
 
 /** Where the `virt` collector takes each VM's CPU time from. */
 export const VM_CPU_SOURCES = ["libvirt", "cgroup"] as const;
+
+/** Where the `virt` collector takes each vNIC's counters from. */
+export const VM_NIC_SOURCES = ["libvirt", "tap"] as const;
 
 function onlyFor(field: string, names: readonly CollectorName[]) {
   const test =
@@ -110,6 +115,20 @@ export const CollectorSpec = Struct(
       StringEnum(VM_CPU_SOURCES, {
         description:
           "virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to cgroup.",
+      }),
+    ),
+    nicSource: Type.Optional(
+      StringEnum(VM_NIC_SOURCES, {
+        description:
+          "virt: where each vNIC's counters come from: `libvirt` (its interface stat group) or `tap` (the host side of the VM's tap in the host's `/proc/net/dev`, matched through the domain XML's `<target dev>`, rx and tx swapped to the guest's view; a macvtap as is), with libvirt's interface group for the interfaces that have no host device here (vhost-user, hostdev, a device in another network namespace). Defaults to tap.",
+      }),
+    ),
+    slowGroupsInterval: Type.Optional(
+      Duration({
+        description:
+          "virt: how often the balloon and block stat groups (each a round trip into every QEMU) are read: by the collection nearest each multiple of this on the wall clock, and by the first. Defaults to `events.measurementInterval`, so each window's disk rates span exactly the window.",
+        min: "1s",
+        max: "1h",
       }),
     ),
   },

@@ -153,6 +153,14 @@ export interface CollectorSpec {
    * virt: where each VM's CPU time comes from: `libvirt` (its cpu-total and vcpu stat groups) or `cgroup` (the VM's cgroup: v2 `cpu.stat`, also in a hybrid v1 host's unified tree, or v1 `cpuacct`; per vCPU from the `vcpuN` sub-cgroups), with libvirt's figures for a VM or vCPU the cgroups do not count. Defaults to cgroup.
    */
   cpuSource?: "libvirt" | "cgroup";
+  /**
+   * virt: where each vNIC's counters come from: `libvirt` (its interface stat group) or `tap` (the host side of the VM's tap in the host's `/proc/net/dev`, matched through the domain XML's `<target dev>`, rx and tx swapped to the guest's view; a macvtap as is), with libvirt's interface group for the interfaces that have no host device here (vhost-user, hostdev, a device in another network namespace). Defaults to tap.
+   */
+  nicSource?: "libvirt" | "tap";
+  /**
+   * virt: how often the balloon and block stat groups (each a round trip into every QEMU) are read: by the collection nearest each multiple of this on the wall clock, and by the first. Defaults to `events.measurementInterval`, so each window's disk rates span exactly the window.
+   */
+  slowGroupsInterval?: string;
 }
 /**
  * Which names to report: those matching an include glob (all if none) and no exclude glob.
