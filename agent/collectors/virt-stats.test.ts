@@ -79,6 +79,7 @@ describe("parseDomainXml", () => {
       uuid: "11111111-2222-4333-8444-555555555555",
       metadata: {},
       partition: "/machine/prod",
+      interfaces: [],
     });
     expect(() => parseDomainXml("<domain/>")).toThrow(/no <name> or <uuid>/);
   });

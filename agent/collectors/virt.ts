@@ -421,7 +421,8 @@ class VirtCollector implements Collector {
     if (searched) this.#searchedFor = new Set(keys.filter((k) => this.#lastSeen.has(k)));
     this.#lastSeen = new Set(keys);
     for (const uuid of this.#xml.keys()) if (!seen.has(uuid)) this.#xml.delete(uuid);
-    this.#counters.sweep();
+    // Between two reads of the slow groups their counters are not seen; they are forgotten only when all were read.
+    if (slowDue) this.#counters.sweep();
     const events = this.#events;
     this.#events = [];
     return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };

@@ -56,12 +56,20 @@ describe("vNICs from the host side of the taps", () => {
   it("does not take a host device of the same name for an interface type without one (vhost-user)", () => {
     const table = netdev();
     table.set("vhost-user0", table.get("vnet0")!);
-    expect(nicsFromHost([{ type: "vhostuser", dev: "vhost-user0" }], table)).toEqual({ nics: [], unserved: [0] });
+    expect(nicsFromHost([{ type: "vhostuser", dev: "vhost-user0" }], table)).toEqual({
+      nics: [],
+      unserved: [0],
+    });
   });
 
   it("fills the unserved interfaces from libvirt's interface group, by index", () => {
     const host = nicsFromHost(parseDomainXml(xml).interfaces, netdev());
-    const lib = (index: number, name: string): NicStats => ({ index, name, rx: { bytes: 1n }, tx: { bytes: 2n } });
+    const lib = (index: number, name: string): NicStats => ({
+      index,
+      name,
+      rx: { bytes: 1n },
+      tx: { bytes: 2n },
+    });
     const fromLibvirt = [lib(0, "vnet0"), lib(1, "vhost-user0"), lib(4, "vnet9")];
     const merged = mergeNics(host, fromLibvirt);
     expect(merged.map((n) => [n.index, n.name, n.rx.bytes])).toEqual([

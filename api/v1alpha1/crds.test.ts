@@ -292,6 +292,8 @@ const sampleSetting: Record<string, unknown> = {
   domains: { include: ["*"] },
   stats: ["state"],
   cpuSource: "cgroup",
+  nicSource: "tap",
+  slowGroupsInterval: "30s",
 };
 for (const [field, owners] of Object.entries(COLLECTOR_SETTINGS)) {
   const message = `${field} applies only to the ${owners.join(" and ")} collector${owners.length > 1 ? "s" : ""}`;
