@@ -1,8 +1,14 @@
+import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Collector } from "../../agent/collectors/collector.ts";
 import type { CollectResult, Sample } from "../../agent/collectors/sample.ts";
 import { virtCollector } from "../../agent/collectors/virt.ts";
+import { parseDomainStats } from "../../agent/collectors/virt-stats.ts";
+import { LibvirtClient } from "../../agent/libvirt/client.ts";
+import { StatsGroup } from "../../agent/libvirt/protocol.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
 import { testEnv } from "../helpers/collector-env.ts";
 import { startTinyGuests, type TinyGuests } from "../helpers/guests.ts";
@@ -78,6 +84,26 @@ describe("virt collector, test driver", () => {
   });
 });
 
+const execFileP = promisify(execFile);
+
+/** Sends `count` small UDP broadcasts from `from` to `to`, one after the other. */
+function broadcast(from: string, to: string, count: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket("udp4");
+    s.on("error", reject);
+    s.bind({ address: from }, () => {
+      s.setBroadcast(true);
+      let left = count;
+      const next = (err?: Error | null) => {
+        if (err) return reject(err);
+        if (left-- === 0) return s.close(() => resolve());
+        s.send(Buffer.alloc(64), 9, to, next);
+      };
+      next();
+    });
+  });
+}
+
 /** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s). */
 async function processCpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, "utf8");
@@ -147,6 +173,58 @@ describe("virt collector, two real TCG guests", () => {
         expect(of(second, metric, name)[0]?.labels, metric).toEqual({ disk: "vda" });
       const own = second.samples.filter((s) => s.source.kind === "vm" && s.source.name === name);
       expect(own.every((s) => Number.isFinite(s.value) && s.value >= 0)).toBe(true);
+    }
+  }, 60_000);
+
+  it("takes vNIC counters from the host side of each tap, turned to the guest's view as libvirt's interface group gives them", async () => {
+    const c = await create(spec({ libvirt: { socket: lv.roSocket, uri: "qemu:///system", timeout: "10s" } }));
+    const client = new LibvirtClient({ socketPath: lv.roSocket, uri: "qemu:///system" });
+    await client.connect();
+    try {
+      const sys = async (tap: string, f: string) =>
+        Number(await readFile(`/sys/class/net/${tap}/statistics/${f}`, "utf8"));
+      const read = () =>
+        Promise.all(
+          guests.guests.map(async (g) => ({
+            rxBytes: await sys(g.tap, "rx_bytes"),
+            txBytes: await sys(g.tap, "tx_bytes"),
+            txDropped: await sys(g.tap, "tx_dropped"),
+          })),
+        );
+      const first = await c.collect();
+      const before = await read();
+      // The guests run no NIC driver, so QEMU never reads its tap: what the host sends out of a tap fills tun's
+      // queue and the rest is dropped there (the tap's tx_dropped), which the guest sees as its rx drops.
+      for (const [i, g] of guests.guests.entries()) {
+        const net = `10.${78 + i}.${process.pid % 250}`;
+        await execFileP("ip", ["addr", "add", `${net}.1/24`, "dev", g.tap]);
+        await broadcast(`${net}.1`, `${net}.255`, 1500);
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      const second = await c.collect();
+      const lib = (await client.getAllDomainStats(StatsGroup.interface)).map(parseDomainStats);
+      const after = await read();
+      expect(second.errors).toEqual([]);
+      const seconds = (second.time - first.time) / 1000;
+      for (const [i, g] of guests.guests.entries()) {
+        const [b, a] = [before[i]!, after[i]!];
+        const figure = (m: string) => of(second, m, g.name).find((s) => s.labels?.interface === g.tap)?.value;
+        const dropped = a.txDropped - b.txDropped;
+        expect(dropped, `${g.tap}: no frame dropped in tun's queue`).toBeGreaterThan(0);
+        // The guest's rx drops are the tap's tx drops; its tx drops stay 0.
+        expect((figure("vm.interface.rx.dropped") ?? Number.NaN) * seconds).toBeCloseTo(dropped, 3);
+        expect(figure("vm.interface.tx.dropped")).toBe(0);
+        expect(figure("vm.interface.rx.bytes.total"), "guest rx = tap tx").toBe(a.txBytes);
+        expect(figure("vm.interface.tx.bytes.total"), "guest tx = tap rx").toBe(a.rxBytes);
+        // libvirt turns the tap's counters the same way (its interface group, asked directly here).
+        const nic = lib.find((d) => d.uuid === g.uuid)?.nics.find((n) => n.name === g.tap);
+        expect({ drop: nic?.rx.drop, bytes: nic?.rx.bytes }, "libvirt's guest rx").toEqual({
+          drop: BigInt(a.txDropped),
+          bytes: BigInt(a.txBytes),
+        });
+      }
+    } finally {
+      await client.close();
     }
   }, 60_000);
 });
