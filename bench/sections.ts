@@ -8,6 +8,7 @@ import { measureOperatorScale, type OperatorScaleResult, operatorScaleMarkdown }
 import type { Machine } from "./proc.ts";
 import { measureScale, type ScaleResult, scaleMarkdown } from "./scale.ts";
 import { ensureBenchPackages } from "./setup.ts";
+import { measureStatGroups, type StatGroupsResult, statGroupsMarkdown } from "./stat-groups.ts";
 import { measureValidation, type ValidationResult, validationMarkdown } from "./validation.ts";
 
 /** What every benchmark runs with. */
@@ -58,6 +59,11 @@ export const SECTIONS = [
     markdown: validationMarkdown,
   } as Section<ValidationResult>,
   collection,
+  {
+    name: "stat-groups",
+    measure: measureStatGroups,
+    markdown: statGroupsMarkdown,
+  } as Section<StatGroupsResult>,
   { name: "scale", measure: measureScale, markdown: scaleMarkdown } as Section<ScaleResult>,
   { name: "hot-apply", measure: measureHotApply, markdown: hotApplyMarkdown } as Section<HotApplyResult>,
   { name: "delivery", measure: measureDelivery, markdown: deliveryMarkdown } as Section<DeliveryResult>,
@@ -77,5 +83,6 @@ export const RUN_ORDER = [
   "delivery",
   "hot-apply",
   "scale",
+  "stat-groups",
   "collection",
 ];
