@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
 import { FIXTURE_ROOT, testEnv } from "../../test/helpers/collector-env.ts";
@@ -222,6 +223,35 @@ describe("virt collector: the cheapest source of each figure", () => {
     ]);
     expect(calls(lv)[1]).toEqual({ groups: ["interface"], domains: ["vm-one"] });
     expect(value(r, "vm.interface.rx.bytes.total", { interface: "vnet0" })).toBe(111);
+  });
+});
+
+describe("virt collector: the fallbacks are logged once per transition", () => {
+  /** A collector env whose log lines are kept. */
+  const logged = (proc: string) => {
+    const lines: { level: number; msg: string; nic?: string }[] = [];
+    const env = testEnv({ proc, cgroup: paths.cgroup }, { now: 1 });
+    env.log = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    return { env, lines };
+  };
+
+  it("names each vNIC without a host device once, not every collection", async () => {
+    const { env, lines } = logged(paths.proc);
+    const c = await openVirtCollector(new RecordingLibvirt([vmOne(FIXTURE_XML)]), spec(), env);
+    open.push(c);
+    await c.collect();
+    await c.collect();
+    expect(lines.map((l) => l.nic)).toEqual(["vm-one/vhost-user0", "vm-one/vnet9"]);
+    expect(lines.every((l) => /come from libvirt's interface group/.test(l.msg))).toBe(true);
+  });
+
+  it("warns once while /proc/net/dev cannot be read", async () => {
+    const { env, lines } = logged(join(FIXTURE_ROOT, "nonexistent"));
+    const c = await openVirtCollector(new RecordingLibvirt([vmOne(TAPS_ONLY)]), spec(), env);
+    open.push(c);
+    const results = [await c.collect(), await c.collect()];
+    expect(lines.filter((l) => l.level === 40)).toHaveLength(1);
+    expect(results.map((r) => r.errors.length)).toEqual([1, 1]);
   });
 });
 

@@ -18,7 +18,7 @@ import {
   type VmCgroup,
   type VmCgroupCpu,
 } from "./vm-cgroup-cpu.ts";
-import { mergeNics, nicsFromHost, readNetDevNow } from "./vm-tap-nic.ts";
+import { mergeNics, NicFallbackLog, nicsFromHost, readNetDevNow } from "./vm-tap-nic.ts";
 
 const DEFAULT_GROUPS = ["state", "cpu-total", "balloon", "vcpu", "interface", "block"] as const;
 const NS_PER_MS = 1_000_000;
@@ -303,6 +303,9 @@ class VirtCollector implements Collector {
   readonly #cheap: CheapSources;
   /** When the balloon and block groups are read: at each measurement window's edge by default. */
   readonly #slow: EdgeCadence;
+  readonly #nicFallback = new NicFallbackLog();
+  /** The interface table could not be read at the previous collection (logged once, and on recovery). */
+  #netdevFailing = false;
   /** The VM cgroups found by the last search; searched again when a running VM has none or one went away. */
   #cgroups: VmCgroup[] | undefined;
   /** The running domains (uuid/id) present at the last search: one of them without a cgroup has none to find. */
@@ -396,6 +399,7 @@ class VirtCollector implements Collector {
         ...(cgroupCpu ? { cgroupCpu } : {}),
       };
     });
+    if (this.#cheap.nicFromTap) this.#logNicFallbacks(listed, infos, served);
     const domains = await this.#completed(listed, records, served);
     domains.forEach((d, i) => {
       seen.add(d.uuid);
@@ -457,11 +461,39 @@ class VirtCollector implements Collector {
   #readNetDev(errors: string[]): ReturnType<typeof readNetDevNow> | undefined {
     const path = this.#env.paths.proc("net/dev");
     try {
-      return readNetDevNow(path);
+      const table = readNetDevNow(path);
+      if (this.#netdevFailing) this.#env.log.info({ path }, "vNIC counters from the host taps again");
+      this.#netdevFailing = false;
+      return table;
     } catch (err) {
-      errors.push(`${path}: ${(err as Error).message}; vNIC counters from libvirt`);
+      const message = `${path}: ${(err as Error).message}; vNIC counters from libvirt`;
+      if (!this.#netdevFailing) this.#env.log.warn({ path, err: (err as Error).message }, message);
+      this.#netdevFailing = true;
+      errors.push(message);
       return undefined;
     }
+  }
+
+  /** One log line when a vNIC's counters start to come from libvirt (no host device found), one when back. */
+  #logNicFallbacks(
+    domains: readonly DomainStats[],
+    infos: readonly (DomainXmlInfo | undefined)[],
+    served: readonly DomainServed[],
+  ): void {
+    const now = new Set<string>();
+    domains.forEach((d, i) => {
+      const unserved = d.id > 0 ? served[i]?.hostNics?.unserved : undefined;
+      for (const index of unserved ?? [])
+        now.add(`${d.name}/${infos[i]?.interfaces[index]?.dev ?? `net${index}`}`);
+    });
+    const { fellBack, recovered } = this.#nicFallback.update(now);
+    for (const nic of fellBack)
+      this.#env.log.info(
+        { nic },
+        "vNIC has no host device here; its counters come from libvirt's interface group",
+      );
+    for (const nic of recovered)
+      this.#env.log.info({ nic }, "vNIC counters from the host tap again (or it is gone)");
   }
 
   async #findCgroups(errors: string[]): Promise<VmCgroup[]> {

@@ -19,7 +19,7 @@ const HOST_VIEW_TYPES: ReadonlySet<string> = new Set(["direct"]);
 export interface HostNics {
   /** By the interface's index in the domain XML, which is libvirt's `net.N` index. */
   nics: NicStats[];
-  /** Indexes of the interfaces with no host device here (vhost-user, hostdev, a device in another netns). */
+  /** Indexes of the named interfaces with no host device here (vhost-user, a device in another netns). */
   unserved: number[];
 }
 
@@ -41,10 +41,11 @@ export function nicsFromHost(
   const nics: NicStats[] = [];
   const unserved: number[] = [];
   interfaces.forEach((i, index) => {
-    const stats = i.dev === undefined ? undefined : netdev.get(i.dev);
+    // Without a host name (user-mode networking) libvirt has no counters either (its interface group skips it).
+    if (i.dev === undefined) return;
+    const stats = netdev.get(i.dev);
     const tap = TAP_TYPES.has(i.type);
-    if (stats && i.dev !== undefined && (tap || HOST_VIEW_TYPES.has(i.type)))
-      nics.push(guestView(index, i.dev, stats, tap));
+    if (stats && (tap || HOST_VIEW_TYPES.has(i.type))) nics.push(guestView(index, i.dev, stats, tap));
     else unserved.push(index);
   });
   return { nics, unserved };
@@ -66,4 +67,20 @@ export function mergeNics(fromHost: HostNics | undefined, fromLibvirt: readonly 
   if (!fromHost) return [...fromLibvirt];
   const rest = fromLibvirt.filter((n) => fromHost.unserved.includes(n.index));
   return [...fromHost.nics, ...rest].sort((a, b) => a.index - b.index);
+}
+
+/**
+ * Remembers which vNICs fell back to libvirt, so the log has one line when one starts to (no host device found)
+ * and one when its tap is back, not one per collection.
+ */
+export class NicFallbackLog {
+  #previous = new Set<string>();
+
+  /** `now`: the vNICs (`domain/device`) without a host device in this collection; returns the lines to log. */
+  update(now: ReadonlySet<string>): { fellBack: string[]; recovered: string[] } {
+    const fellBack = [...now].filter((k) => !this.#previous.has(k));
+    const recovered = [...this.#previous].filter((k) => !now.has(k));
+    this.#previous = new Set(now);
+    return { fellBack, recovered };
+  }
 }
