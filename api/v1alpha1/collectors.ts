@@ -126,7 +126,7 @@ export const CollectorSpec = Struct(
     slowGroupsInterval: Type.Optional(
       Duration({
         description:
-          "virt: how often the balloon and block stat groups (each a round trip into every QEMU) are read: by the collection nearest each multiple of this on the wall clock, and by the first. Defaults to `events.measurementInterval`, so each window's disk rates span exactly the window.",
+          "virt: how often the balloon and block stat groups (each a round trip into every QEMU) are read: by the collection nearest each multiple of this on the wall clock, and by the first. Defaults to `events.measurementInterval`, so each window's disk rates span exactly the window; longer, the windows between two reads carry no VM disk or balloon figures (and beyond three windows /metrics drops those series between reads).",
         min: "1s",
         max: "1h",
       }),
