@@ -76,6 +76,11 @@ class RecordingLibvirt implements VirtLibvirt {
       p("block.0.rd.reqs", ull(this.#readBytes() / 512n)),
       p("block.0.rd.bytes", ull(this.#readBytes())),
     ];
+    // A domain that is not running has only its configured figures: state, memory and vCPU counts.
+    if (d.id <= 0)
+      return out.filter((x) =>
+        /^(state\.|balloon\.(current|maximum)$|vcpu\.(current|maximum)$)/.test(x.field),
+      );
     nets.forEach((dev, i) => {
       if (!dev) return;
       out.push(
@@ -198,6 +203,23 @@ describe("virt collector: the cheapest source of each figure", () => {
       { groups: ["state", "balloon", "vcpu", "block"], domains: [] },
       { groups: ["cpu-total"], domains: ["nocg"] },
     ]);
+  });
+
+  it("gives a domain that is not running no vNIC figures, even when its XML names a device that exists", async () => {
+    const off: FakeDomain = {
+      name: "off",
+      uuid: "00000000-0000-4000-8000-00000000000f",
+      id: -1,
+      xml: TAPS_ONLY,
+    };
+    const lv = new RecordingLibvirt([vmOne(TAPS_ONLY), off]);
+    const r = await (await collector(lv, spec())).collect();
+    const metrics = r.samples
+      .filter((s) => s.source.kind === "vm" && s.source.name === "off")
+      .map((s) => s.metric);
+    expect(metrics).toContain("vm.state");
+    expect(metrics.filter((m) => m.startsWith("vm.interface."))).toEqual([]);
+    expect(calls(lv)).toHaveLength(1);
   });
 
   it("asks every group of libvirt with nicSource and cpuSource libvirt", async () => {

@@ -395,7 +395,8 @@ class VirtCollector implements Collector {
       const info = infos[i];
       const cgroupCpu = cgroups && cgroupOfDomain(cgroups.vms, d);
       return {
-        ...(info && netdev ? { hostNics: nicsFromHost(info.interfaces, netdev) } : {}),
+        // A domain that is not running has no tap; a device of the name may be another VM's by now.
+        ...(info && netdev && d.id > 0 ? { hostNics: nicsFromHost(info.interfaces, netdev) } : {}),
         ...(cgroupCpu ? { cgroupCpu } : {}),
       };
     });
