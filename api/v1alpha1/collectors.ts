@@ -105,7 +105,8 @@ export const CollectorSpec = Struct(
     domains: Type.Optional(NameFilter),
     stats: Type.Optional(
       Type.Array(StringEnum(LIBVIRT_STAT_GROUPS, { description: "A libvirt stat group." }), {
-        description: "virt: libvirt stat groups to fetch. Defaults to all of them.",
+        description:
+          "virt: libvirt stat groups whose figures to report. Defaults to all of them. Those a cheaper source serves (cpu-total from the cgroups, interface from the taps: `cpuSource`, `nicSource`) are asked of libvirt only for the domains it cannot serve, balloon and block only at `slowGroupsInterval`.",
         minItems: 1,
         maxItems: LIBVIRT_STAT_GROUPS.length,
         "x-kubernetes-list-type": "set",

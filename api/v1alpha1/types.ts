@@ -141,7 +141,7 @@ export interface CollectorSpec {
   libvirt?: LibvirtConnection;
   domains?: NameFilter;
   /**
-   * virt: libvirt stat groups to fetch. Defaults to all of them.
+   * virt: libvirt stat groups whose figures to report. Defaults to all of them. Those a cheaper source serves (cpu-total from the cgroups, interface from the taps: `cpuSource`, `nicSource`) are asked of libvirt only for the domains it cannot serve, balloon and block only at `slowGroupsInterval`.
    *
    * @minItems 1
    * @maxItems 6
