@@ -113,6 +113,18 @@ export class AgentMetrics {
         "Ticks of the collector's schedule with no collection: skipped, or lost to a timer fired an interval late.",
         (j) => j.missed,
       ],
+      [
+        "gauge",
+        "partial_errors",
+        "Distinct partial errors (parts that could not be read while the rest was) in the collector's last successful collection.",
+        (j) => j.partialErrors,
+      ],
+      [
+        "counter",
+        "partial_errors_total",
+        "Partial errors reported since the collector's job started, each error of each collection.",
+        (j) => j.partialErrorsTotal,
+      ],
     ];
     for (const [type, name, help, value] of JOB_FAMILIES)
       job(type, `vesmon_scrape_collector_${name}`, help, value);

@@ -48,7 +48,13 @@ describe("plan", () => {
 function fakes(timers: ManualTimers) {
   const log: string[] = [];
   let instances = 0;
-  const script = { failCreate: new Set<string>(), failCollect: new Set<string>(), hang: new Set<string>() };
+  const script = {
+    failCreate: new Set<string>(),
+    failCollect: new Set<string>(),
+    hang: new Set<string>(),
+    /** Partial errors each collection of a key reports. */
+    errors: new Map<string, string[]>(),
+  };
   const release: (() => void)[] = [];
   const factory = (name: CollectorName): CollectorFactory => ({
     name,
@@ -63,7 +69,7 @@ function fakes(timers: ManualTimers) {
           log.push(`collect ${key}#${n}@${timers.now()}`);
           if (script.hang.has(key)) await new Promise<void>((r) => release.push(r));
           if (script.failCollect.has(key)) throw new Error(`${key} broke`);
-          return { time: timers.now(), samples: [], errors: [] };
+          return { time: timers.now(), samples: [], errors: [...(script.errors.get(key) ?? [])] };
         },
         async close() {
           log.push(`close ${key}#${n}`);
@@ -279,6 +285,45 @@ describe("Scheduler", () => {
       ["collector failing", "cannot start cpu@1s"],
       ["collector recovered", undefined],
     ]);
+  });
+
+  it("logs each distinct partial error once when it appears and once when it clears, and counts them", async () => {
+    const t = setup();
+    const vnic = "vnet3: /proc/net/dev unreadable (EACCES); counters from /sys/class/net";
+    t.script.errors.set("cpu@1s", [vnic, `${vnic}\nsecond line`, "domain 7: XML unreadable"]);
+    await t.scheduler.apply(t.jobs(cpu()));
+    await t.step(3000);
+    expect(t.outcomes.every((o) => o.ok)).toBe(true);
+    expect(t.scheduler.states()[0]).toMatchObject({
+      state: "Running",
+      partialErrors: 2,
+      partialErrorsTotal: 9,
+      lastError: "domain 7: XML unreadable",
+      lastErrorTime: 1_001_000,
+    });
+    // One error goes away: it clears after two collections without it, the other stays open.
+    t.script.errors.set("cpu@1s", ["domain 7: XML unreadable"]);
+    await t.step(3000);
+    expect(t.scheduler.states()[0]).toMatchObject({ partialErrors: 1, partialErrorsTotal: 12 });
+    t.script.errors.delete("cpu@1s");
+    await t.step(3000);
+    expect(t.scheduler.states()[0]).toMatchObject({
+      state: "Running",
+      partialErrors: 0,
+      partialErrorsTotal: 12,
+    });
+    expect(t.lines.map(({ level, msg, collector, err }) => ({ level, msg, collector, err }))).toEqual([
+      { level: 40, msg: "collector partial error", collector: "cpu", err: vnic },
+      { level: 40, msg: "collector partial error", collector: "cpu", err: "domain 7: XML unreadable" },
+      { level: 30, msg: "collector partial error cleared", collector: "cpu", err: vnic },
+      {
+        level: 30,
+        msg: "collector partial error cleared",
+        collector: "cpu",
+        err: "domain 7: XML unreadable",
+      },
+    ]);
+    await t.scheduler.close();
   });
 
   it("leaves no timer behind once its jobs are stopped", async () => {

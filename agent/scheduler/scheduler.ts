@@ -5,6 +5,7 @@ import type { Collector, CollectorEnv } from "../collectors/collector.ts";
 import type { CollectorRegistry } from "../collectors/registry.ts";
 import type { CollectResult } from "../collectors/sample.ts";
 import type { JobSpec } from "./job.ts";
+import { PartialErrors } from "./partial-errors.ts";
 import { plan } from "./plan.ts";
 
 /** A job's state, as NodeMonitor.status reports it. */
@@ -30,6 +31,10 @@ export interface JobState {
   lastTick?: number;
   /** Duration of the last collection, ms. */
   lastDurationMs?: number;
+  /** Distinct partial errors (`CollectResult.errors`) of the last successful collection. */
+  partialErrors: number;
+  /** Partial errors reported since the job started, each error of each collection. */
+  partialErrorsTotal: number;
 }
 
 /** One finished collection, delivered to listeners: a result, or the error that prevented one. */
@@ -55,6 +60,7 @@ interface Running {
   retries: number;
   /** Consecutive failed starts or collections; the log has a line for the first and for the recovery. */
   failures: number;
+  partial: PartialErrors;
   busy?: Promise<void>;
   stopped: boolean;
 }
@@ -120,9 +126,12 @@ export class Scheduler {
             skipped: 0,
             collections: 0,
             missed: 0,
+            partialErrors: 0,
+            partialErrorsTotal: 0,
           },
           retries: 0,
           failures: 0,
+          partial: new PartialErrors(),
           stopped: false,
         };
         const error = await this.#create(r);
@@ -226,6 +235,7 @@ export class Scheduler {
             lastDurationMs: this.#opts.timers.now() - started,
           };
           this.#logTransition(r);
+          this.#observePartial(r, result);
           this.#emit({ job: r.job, ok: true, result });
         },
         (err: Error) => {
@@ -257,6 +267,23 @@ export class Scheduler {
     } else if (r.failures > 0) {
       this.#opts.log?.info({ ...fields, failures: r.failures }, "collector recovered");
       r.failures = 0;
+    }
+  }
+
+  /**
+   * A successful collection's partial errors: one warn line when a distinct error appears, one info line when it
+   * clears, counted in the job's state. The newest error becomes the job's lastError; the job stays Running.
+   */
+  #observePartial(r: Running, result: CollectResult): void {
+    const { appeared, cleared } = r.partial.observe(result.errors);
+    const fields = { job: r.job.id, collector: r.job.collector };
+    for (const err of appeared) this.#opts.log?.warn({ ...fields, err }, "collector partial error");
+    for (const err of cleared) this.#opts.log?.info({ ...fields, err }, "collector partial error cleared");
+    r.state.partialErrors = r.partial.current;
+    r.state.partialErrorsTotal = r.partial.total;
+    if (appeared.length) {
+      r.state.lastError = appeared[appeared.length - 1]!;
+      r.state.lastErrorTime = result.time;
     }
   }
 

@@ -14,6 +14,8 @@ const healthy: AgentStatus = {
       skipped: 0,
       collections: 12,
       missed: 0,
+      partialErrors: 0,
+      partialErrorsTotal: 0,
       lastSuccessTime: Date.UTC(2026, 10, 22, 10),
       profiles: ["p"],
     },
