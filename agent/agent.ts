@@ -3,6 +3,7 @@ import type { ResolvedProfileSpec } from "../api/v1alpha1/types.ts";
 import { type ApplyChanges, applyChanges, type RunningSet } from "./apply-changes.ts";
 import type { CollectorEnv } from "./collectors/collector.ts";
 import type { CollectorRegistry } from "./collectors/registry.ts";
+import type { IncompleteWindowCount } from "./pipeline/incomplete-windows.ts";
 import {
   type NamedSinkState,
   type PipelineDeps,
@@ -27,6 +28,8 @@ export interface AgentStatus {
   profiles: ProfileReport[];
   jobs: (JobState & { profiles: string[] })[];
   sinks: (NamedSinkState & { profile: string })[];
+  /** Measurement windows each profile published incomplete, by collector and reason. */
+  incompleteWindows?: (IncompleteWindowCount & { profile: string })[];
 }
 
 /** How one configuration was applied. */
@@ -227,6 +230,9 @@ export class Agent {
       profiles: [...this.#reports.values()],
       jobs: this.#scheduler.states().map((j) => ({ ...j, profiles: users.get(j.id) ?? [] })),
       sinks: [...this.#pipelines].flatMap(([profile, p]) => p.status().map((s) => ({ ...s, profile }))),
+      incompleteWindows: [...this.#pipelines].flatMap(([profile, p]) =>
+        p.incompleteWindows().map((c) => ({ ...c, profile })),
+      ),
     };
   }
 

@@ -17,6 +17,7 @@ import { buildFaultEvent } from "../ves/fault.ts";
 import { buildHeartbeat } from "../ves/heartbeat.ts";
 import { EventIdSequence, epochPrefix, eventIdEpoch } from "../ves/ids.ts";
 import { buildMeasurementEvents } from "../ves/measurement.ts";
+import { type IncompleteWindowCount, IncompleteWindows } from "./incomplete-windows.ts";
 import { openSink, type SinkDeps, sinkKey } from "./sinks.ts";
 import { type ClosedWindow, MeasurementWindows } from "./windows.ts";
 
@@ -55,6 +56,7 @@ export class ProfilePipeline {
   readonly #deps: PipelineDeps;
   readonly #sinks = new Map<string, { key: string; sink: Sink }>();
   #windows: MeasurementWindows;
+  readonly #incomplete: IncompleteWindows;
   /** The latest window end the measurement timer has reached, and the timer that closes it late. */
   #reached = 0;
   #graceTimer: unknown;
@@ -95,6 +97,7 @@ export class ProfilePipeline {
       parseDuration(profile.spec.events.measurementInterval),
       deps.timers.now(),
     );
+    this.#incomplete = new IncompleteWindows(deps.log, profile.name);
   }
 
   /** Opens the profile's sinks, restores its open alarms and starts its timers. */
@@ -133,8 +136,18 @@ export class ProfilePipeline {
 
   /** Ids of the jobs whose samples this profile takes. */
   jobIds(): Set<string> {
+    return new Set(this.#jobCollectors().keys());
+  }
+
+  /** Measurement windows published incomplete, by collector and reason, for metrics. */
+  incompleteWindows(): IncompleteWindowCount[] {
+    return this.#incomplete.counts();
+  }
+
+  /** Job id → collector name, of the jobs this profile takes. */
+  #jobCollectors(): Map<string, string> {
     const { collectors, events } = this.#profile.spec;
-    return new Set(collectors.map((c) => jobFor(c, events).id));
+    return new Map(collectors.map((c) => [jobFor(c, events).id, c.name]));
   }
 
   /** Applies a new generation in place: sinks reopened only when changed, thresholds and switches updated. */
@@ -167,7 +180,8 @@ export class ProfilePipeline {
     const updates: AlarmUpdate[] = [];
     if (o.ok) {
       const { samples, time, events } = o.result;
-      this.#windows.add(o.job.id, o.job.intervalMs, o.result);
+      if (!this.#windows.add(o.job.id, o.job.intervalMs, o.result))
+        this.#incomplete.late(o.job.id, o.job.collector, time);
       // A degenerate input (NaN, marked suspect) is never published; it only marks its VES window suspect.
       const published = samples.filter((s) => Number.isFinite(s.value));
       for (const { sink } of this.#sinks.values())
@@ -296,6 +310,7 @@ export class ProfilePipeline {
 
   #flush(w: ClosedWindow): void {
     const { events } = this.#profile.spec;
+    this.#incomplete.observe(w.incomplete, this.#jobCollectors(), w.end);
     if (w.samples.length === 0) return;
     const bySource = new Map<string, Sample[]>();
     for (const s of w.samples) {

@@ -92,3 +92,28 @@ describe("MeasurementWindows", () => {
     expect(w.complete(T0)).toBe(true);
   });
 });
+
+describe("MeasurementWindows.close().incomplete", () => {
+  it("names the job of a first read, of a read missing inside or at the edge, and of a window with none", () => {
+    const w = new MeasurementWindows(M, T0 - 1);
+    feed(w, T0 + 2 * M, new Set([T0 + 1000]));
+    expect(w.close().incomplete).toEqual(new Map([["cpu", "first"]]));
+    expect(w.close().incomplete).toEqual(new Map([["cpu", "missing"]]));
+    expect(w.close().incomplete).toEqual(new Map());
+    // Every read of the next window fails: the job has none in it.
+    for (let t = T0 + 2 * M + C; t <= T0 + 3 * M; t += C) w.failed("cpu", C, t);
+    const empty = w.close();
+    expect([empty.samples, empty.incomplete]).toEqual([[], new Map([["cpu", "missing"]])]);
+  });
+
+  it("does not hold a job absent before its first read, or gone from the profile, against a window", () => {
+    const w = new MeasurementWindows(M, T0 - 1);
+    feed(w, T0 + M);
+    w.close();
+    w.add("mem", C, { time: T0 + M + 3, samples: read(1, "host.memory.used"), errors: [] });
+    expect(w.close().incomplete).toEqual(new Map([["mem", "first"]]));
+    w.keepJobs(new Set(["mem"]));
+    w.add("mem", C, { time: T0 + 2 * M + 3, samples: read(1, "host.memory.used"), errors: [] });
+    expect(w.close().incomplete).toEqual(new Map([["mem", "missing"]]));
+  });
+});

@@ -9,6 +9,12 @@ export interface Coverage {
   suspect: boolean;
 }
 
+/**
+ * Why a job's reads leave a window incomplete (its figures suspect): it holds the job's first read, or a read is
+ * missing (between two reads, at an edge, or the job has none in it).
+ */
+export type IncompleteReason = "first" | "missing";
+
 /** A closed window: its nominal edges, its samples (carried totals first) and, per source key, its coverage. */
 export interface ClosedWindow {
   start: number;
@@ -17,6 +23,8 @@ export interface ClosedWindow {
   coverage: Map<string, Coverage>;
   /** The time (ms) a sample's read covers, for weighting rates; undefined for a first read. */
   weightOf: (s: Sample) => number | undefined;
+  /** Job id → why its reads leave the window incomplete; a job not in it read the window whole. */
+  incomplete: Map<string, IncompleteReason>;
 }
 
 /** One job's reads of one source within a window. */
@@ -33,6 +41,15 @@ interface OpenWindow {
   end: number;
   samples: Sample[];
   reads: Map<string, Map<string, JobReads>>;
+  /** Each job's reads in the window, whatever sources they named (a read may name none). */
+  jobs: Map<string, JobReads>;
+}
+
+/** Why `r` leaves the window [start, end] incomplete, or undefined when it covers it whole. */
+function reasonOf(r: JobReads, start: number, end: number): IncompleteReason | undefined {
+  if (r.from === undefined) return "first";
+  if (r.gap || r.from > start + r.intervalMs / 2 || r.to < end - r.intervalMs / 2) return "missing";
+  return undefined;
 }
 
 const seriesId = (s: Sample) => `${s.metric}|${sourceKey(s.source)}|${JSON.stringify(s.labels ?? {})}`;
@@ -57,6 +74,8 @@ export class MeasurementWindows {
   /** The span each sample's read covers. */
   readonly #spans = new WeakMap<Sample, number>();
   readonly #weightOf = (s: Sample) => this.#spans.get(s);
+  /** Jobs that have had reads in a closed window: one with none in a later window misses its reads. */
+  readonly #seen = new Set<string>();
 
   /** `start` is when measuring begins: the first window is the one it falls in. */
   constructor(intervalMs: number, start: number) {
@@ -82,7 +101,7 @@ export class MeasurementWindows {
     }
     let w = this.#open.get(end);
     if (!w) {
-      w = { end, samples: [], reads: new Map() };
+      w = { end, samples: [], reads: new Map(), jobs: new Map() };
       this.#open.set(end, w);
     }
     for (const s of result.samples) {
@@ -90,19 +109,20 @@ export class MeasurementWindows {
       if (from !== undefined) this.#spans.set(s, result.time - from);
     }
     const gap = from !== undefined && result.time - from > intervalMs * 1.5;
+    const extend = (prev: JobReads | undefined): JobReads => ({
+      from: prev ? prev.from : from,
+      to: result.time,
+      intervalMs,
+      gap: gap || prev?.gap === true,
+    });
+    w.jobs.set(jobId, extend(w.jobs.get(jobId)));
     for (const key of new Set(result.samples.map((s) => sourceKey(s.source)))) {
       let jobs = w.reads.get(key);
       if (!jobs) {
         jobs = new Map();
         w.reads.set(key, jobs);
       }
-      const prev = jobs.get(jobId);
-      jobs.set(jobId, {
-        from: prev ? prev.from : from,
-        to: result.time,
-        intervalMs,
-        gap: gap || prev?.gap === true,
-      });
+      jobs.set(jobId, extend(jobs.get(jobId)));
     }
     return true;
   }
@@ -120,6 +140,7 @@ export class MeasurementWindows {
   /** Forgets jobs not in `ids` (removed from the profile), so no window waits for them. */
   keepJobs(ids: ReadonlySet<string>): void {
     for (const id of this.#jobs.keys()) if (!ids.has(id)) this.#jobs.delete(id);
+    for (const id of this.#seen) if (!ids.has(id)) this.#seen.delete(id);
   }
 
   /** The end of the oldest window not yet closed. */
@@ -144,9 +165,17 @@ export class MeasurementWindows {
     this.#closedUntil = end;
     const w = this.#open.get(end);
     this.#open.delete(end);
+    const incomplete = new Map<string, IncompleteReason>();
+    for (const [id, r] of w?.jobs ?? []) {
+      const reason = reasonOf(r, start, end);
+      if (reason) incomplete.set(id, reason);
+      this.#seen.add(id);
+    }
+    for (const [id, job] of this.#jobs)
+      if (job.read !== undefined && this.#seen.has(id) && !w?.jobs.has(id)) incomplete.set(id, "missing");
     if (!w || w.samples.length === 0) {
       this.#lastEnd.clear();
-      return { start, end, samples: [], coverage: new Map(), weightOf: this.#weightOf };
+      return { start, end, samples: [], coverage: new Map(), weightOf: this.#weightOf, incomplete };
     }
     const coverage = new Map<string, Coverage>();
     for (const [key, jobs] of w.reads) {
@@ -157,8 +186,7 @@ export class MeasurementWindows {
         if (r.from === undefined) from = undefined;
         else if (from !== undefined) from = Math.min(from, r.from);
         to = Math.max(to, r.to);
-        suspect ||=
-          r.gap || r.from === undefined || r.from > start + r.intervalMs / 2 || r.to < end - r.intervalMs / 2;
+        suspect ||= reasonOf(r, start, end) !== undefined;
       }
       coverage.set(key, { start: this.#lastEnd.get(key) ?? from ?? start, end: to, suspect });
     }
@@ -166,7 +194,14 @@ export class MeasurementWindows {
     const carried = [...this.#carry.values()].filter((s) => coverage.has(sourceKey(s.source)));
     this.#carry = new Map();
     this.#takeTotals(w.samples);
-    return { start, end, samples: [...carried, ...w.samples], coverage, weightOf: this.#weightOf };
+    return {
+      start,
+      end,
+      samples: [...carried, ...w.samples],
+      coverage,
+      weightOf: this.#weightOf,
+      incomplete,
+    };
   }
 
   #takeTotals(samples: readonly Sample[]): void {
