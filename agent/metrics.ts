@@ -128,6 +128,17 @@ export class AgentMetrics {
     ];
     for (const [type, name, help, value] of JOB_FAMILIES)
       job(type, `vesmon_scrape_collector_${name}`, help, value);
+    new Counter({
+      name: "vesmon_scrape_collector_incomplete_windows_total",
+      help: "Measurement windows published with the collector's reads incomplete (values suspect), by reason: first (its first read), missing (a read missing), late (a read that came after its window was published).",
+      labelNames: ["profile", "collector", "reason"],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const c of agent.status().incompleteWindows ?? [])
+          this.inc({ profile: c.profile, collector: c.collector, reason: c.reason }, c.count);
+      },
+    });
     const SINK_FAMILIES: [
       type: Kind,
       name: string,
@@ -146,17 +157,6 @@ export class AgentMetrics {
       ["counter", "retries_total", "Delivery attempts retried since the sink opened.", (s) => s.retries],
     ];
     for (const [type, name, help, value] of SINK_FAMILIES) sink(type, `vesmon_sink_${name}`, help, value);
-    new Counter({
-      name: "vesmon_scrape_collector_incomplete_windows_total",
-      help: "Measurement windows published with the collector's reads incomplete (values suspect), by reason: first (its first read), missing (a read missing), late (a read that came after its window was published).",
-      labelNames: ["profile", "collector", "reason"],
-      registers: [r],
-      collect() {
-        this.reset();
-        for (const c of agent.status().incompleteWindows ?? [])
-          this.inc({ profile: c.profile, collector: c.collector, reason: c.reason }, c.count);
-      },
-    });
     sinkDropMetrics(agent, r);
     registerLibvirtMetrics(r);
   }

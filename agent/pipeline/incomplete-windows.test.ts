@@ -5,6 +5,7 @@ import { PassThrough } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { ManualTimers } from "../../test/helpers/manual-timers.ts";
+import { promtool } from "../../test/helpers/promtool.ts";
 import { resolvedProfile } from "../../test/helpers/resolved-profile.ts";
 import { Agent } from "../agent.ts";
 import type { CollectorFactory } from "../collectors/collector.ts";
@@ -182,6 +183,11 @@ describe("an agent whose collector reads in part or misses reads", () => {
     expect(await series("vesmon_scrape_collector_partial_errors")).toEqual([
       'vesmon_scrape_collector_partial_errors{profile="p",collector="load"} 0',
     ]);
+    // The new families pass Prometheus's own lint with the rest of the agent's metrics.
+    expect(await promtool(["check", "metrics"], await metrics.registry.metrics())).toEqual({
+      code: 0,
+      output: "",
+    });
     await agent.close();
   });
 });
