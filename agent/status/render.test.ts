@@ -76,6 +76,32 @@ describe("renderStatus", () => {
     ]);
   });
 
+  it("shows a running job's partial error as its lastError without degrading the node", () => {
+    const partial: AgentStatus = {
+      ...healthy,
+      jobs: [
+        {
+          ...healthy.jobs[0]!,
+          partialErrors: 1,
+          partialErrorsTotal: 3,
+          lastError: "domain 7: XML unreadable",
+          lastErrorTime: Date.UTC(2026, 10, 22, 10),
+        },
+      ],
+    };
+    const s = renderStatus({ generation: 4, agentVersion: "0.1.0", agent: partial, now: t0 });
+    valid(s);
+    expect(s.jobs?.[0]).toMatchObject({
+      state: "Running",
+      lastError: "domain 7: XML unreadable",
+      lastErrorTime: "2026-11-22T10:00:00.000Z",
+    });
+    expect(s.conditions?.find((c) => c.type === "Degraded")).toMatchObject({
+      status: "False",
+      reason: "AsExpected",
+    });
+  });
+
   it("names failing jobs in Degraded and keeps transition times while nothing changes", () => {
     const failing: AgentStatus = {
       ...healthy,
