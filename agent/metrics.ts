@@ -130,7 +130,7 @@ export class AgentMetrics {
       job(type, `vesmon_scrape_collector_${name}`, help, value);
     new Counter({
       name: "vesmon_scrape_collector_incomplete_windows_total",
-      help: "Measurement windows published with the collector's reads incomplete (values suspect), by reason: first (its first read), missing (a read missing), late (a read that came after its window was published).",
+      help: "Measurement windows published with the collector's reads incomplete (values suspect), by reason: first (its first read), missing (a read failed or was skipped), late (the read at its end not in by the grace).",
       labelNames: ["profile", "collector", "reason"],
       registers: [r],
       collect() {

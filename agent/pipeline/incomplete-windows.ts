@@ -1,13 +1,10 @@
 import type { Logger } from "pino";
 import type { IncompleteReason } from "./windows.ts";
 
-/** Why a collector's reads left a published window incomplete; `late` is a read that came after its window closed. */
-export type IncompleteWindowReason = IncompleteReason | "late";
-
 /** Windows a collector left incomplete for one reason, since the profile's pipeline opened. */
 export interface IncompleteWindowCount {
   collector: string;
-  reason: IncompleteWindowReason;
+  reason: IncompleteReason;
   count: number;
 }
 
@@ -42,15 +39,9 @@ export class IncompleteWindows {
     for (const [id, collector] of jobs) {
       const reason = incomplete.get(id);
       if (reason) this.#count(collector, reason);
-      if (reason === "missing") this.#start(id, collector, reason, end);
+      if (reason === "missing" || reason === "late") this.#start(id, collector, reason, end);
       else if (reason === undefined) this.#end(id, collector, end);
     }
-  }
-
-  /** A read of `jobId` that came after its window was published (its figures count only in later totals). */
-  late(jobId: string, collector: string, time: number): void {
-    this.#count(collector, "late");
-    this.#start(jobId, collector, "late", time);
   }
 
   /** The counts, for metrics. */
@@ -58,14 +49,14 @@ export class IncompleteWindows {
     return [...this.#counts.values()].map((c) => ({ ...c }));
   }
 
-  #count(collector: string, reason: IncompleteWindowReason): void {
+  #count(collector: string, reason: IncompleteReason): void {
     const key = `${collector}\0${reason}`;
     const c = this.#counts.get(key);
     if (c) c.count++;
     else this.#counts.set(key, { collector, reason, count: 1 });
   }
 
-  #start(job: string, collector: string, reason: IncompleteWindowReason, time: number): void {
+  #start(job: string, collector: string, reason: IncompleteReason, time: number): void {
     const streak = this.#streaks.get(job);
     this.#streaks.set(job, (streak ?? 0) + 1);
     if (streak === undefined)

@@ -180,8 +180,7 @@ export class ProfilePipeline {
     const updates: AlarmUpdate[] = [];
     if (o.ok) {
       const { samples, time, events } = o.result;
-      if (!this.#windows.add(o.job.id, o.job.intervalMs, o.result))
-        this.#incomplete.late(o.job.id, o.job.collector, time);
+      this.#windows.add(o.job.id, o.job.intervalMs, o.result);
       // A degenerate input (NaN, marked suspect) is never published; it only marks its VES window suspect.
       const published = samples.filter((s) => Number.isFinite(s.value));
       for (const { sink } of this.#sinks.values())

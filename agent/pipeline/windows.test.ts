@@ -106,6 +106,19 @@ describe("MeasurementWindows.close().incomplete", () => {
     expect([empty.samples, empty.incomplete]).toEqual([[], new Map([["cpu", "missing"]])]);
   });
 
+  it("calls a window closed before the read at its end late, and one whose read there failed missing", () => {
+    const late = new MeasurementWindows(M, T0 - 1);
+    feed(late, T0 + M - C);
+    late.close();
+    // The grace ran out before the read at T0 + M came.
+    expect(late.close().incomplete).toEqual(new Map([["cpu", "late"]]));
+    const failed = new MeasurementWindows(M, T0 - 1);
+    feed(failed, T0 + M - C);
+    failed.failed("cpu", C, T0 + M + 3);
+    failed.close();
+    expect(failed.close().incomplete).toEqual(new Map([["cpu", "missing"]]));
+  });
+
   it("does not hold a job absent before its first read, or gone from the profile, against a window", () => {
     const w = new MeasurementWindows(M, T0 - 1);
     feed(w, T0 + M);

@@ -10,10 +10,11 @@ export interface Coverage {
 }
 
 /**
- * Why a job's reads leave a window incomplete (its figures suspect): it holds the job's first read, or a read is
- * missing (between two reads, at an edge, or the job has none in it).
+ * Why a job's reads leave a window incomplete (its figures suspect), as docs/ves.md names them: it holds the job's
+ * first read; a read is missing (failed or skipped, between two reads or at the window's end, or the job has none
+ * in it); or the read at its end was late (not in when the window closed).
  */
-export type IncompleteReason = "first" | "missing";
+export type IncompleteReason = "first" | "missing" | "late";
 
 /** A closed window: its nominal edges, its samples (carried totals first) and, per source key, its coverage. */
 export interface ClosedWindow {
@@ -48,7 +49,8 @@ interface OpenWindow {
 /** Why `r` leaves the window [start, end] incomplete, or undefined when it covers it whole. */
 function reasonOf(r: JobReads, start: number, end: number): IncompleteReason | undefined {
   if (r.from === undefined) return "first";
-  if (r.gap || r.from > start + r.intervalMs / 2 || r.to < end - r.intervalMs / 2) return "missing";
+  if (r.gap || r.from > start + r.intervalMs / 2) return "missing";
+  if (r.to < end - r.intervalMs / 2) return "late";
   return undefined;
 }
 
@@ -167,7 +169,10 @@ export class MeasurementWindows {
     this.#open.delete(end);
     const incomplete = new Map<string, IncompleteReason>();
     for (const [id, r] of w?.jobs ?? []) {
-      const reason = reasonOf(r, start, end);
+      let reason = reasonOf(r, start, end);
+      // Short of the end with an outcome past it: the read there failed or was skipped, it is not on its way.
+      if (reason === "late" && (this.#jobs.get(id)?.outcome ?? 0) >= end - r.intervalMs / 2)
+        reason = "missing";
       if (reason) incomplete.set(id, reason);
       this.#seen.add(id);
     }
