@@ -71,20 +71,29 @@ describe("IncompleteWindows", () => {
   });
 });
 
-/** A load collector whose collections at the times in `fail` reject and whose results carry `errors`. */
-function loadCollector(
-  timers: ManualTimers,
-  script: { fail: Set<number>; errors: string[] },
-): CollectorFactory {
+interface Script {
+  /** Collections started at these times reject. */
+  fail: Set<number>;
+  /** Collections started at these times answer this many ms later (a slow read). */
+  delay: Map<number, number>;
+  /** Partial errors every result carries. */
+  errors: string[];
+}
+
+/** A load collector following `script`. */
+function loadCollector(timers: ManualTimers, script: Script): CollectorFactory {
   return {
     name: "load",
     async create() {
       return {
         name: "load",
         async collect() {
-          if (script.fail.has(timers.now())) throw new Error("/proc/loadavg: EIO");
+          const time = timers.now();
+          const delay = script.delay.get(time);
+          if (delay) await new Promise((r) => timers.setTimeout(r, delay));
+          if (script.fail.has(time)) throw new Error("/proc/loadavg: EIO");
           return {
-            time: timers.now(),
+            time,
             samples: [{ metric: "host.load.running", value: 1, unit: "count" as const, source: HOST }],
             errors: [...script.errors],
           };
@@ -95,41 +104,51 @@ function loadCollector(
   };
 }
 
+const T0 = 1_800_000_000_000;
+
+/** An agent running one profile with the scripted load collector every 1 s in 5 s windows, from T0. */
+async function agentWith(script: Script) {
+  const timers = new ManualTimers();
+  timers.advance(T0);
+  const { lines, log } = capture();
+  const out = new PassThrough();
+  const agent = new Agent({
+    registry: new CollectorRegistry().register(loadCollector(timers, script)),
+    env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
+    timers,
+    node: "node-a",
+    stateDir: await mkdtemp(join(tmpdir(), "vesmon-incomplete-")),
+    credentialsDir: "/nonexistent",
+    stdout: out,
+    log,
+  });
+  const metrics = new AgentMetrics(agent);
+  const step = async (ms: number) => {
+    for (let done = 0; done < ms; done += 250) {
+      timers.advance(250);
+      for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    }
+  };
+  const series = async (name: string) =>
+    (await metrics.registry.metrics()).split("\n").filter((l) => l.startsWith(`${name}{`));
+  await agent.apply([
+    resolvedProfile({
+      collectors: [{ name: "load", interval: "1s" }],
+      events: { measurementInterval: "5s", heartbeatInterval: "1h" },
+      sinks: [{ name: "out", stdout: {} }],
+    }),
+  ]);
+  const windowLines = () =>
+    lines
+      .filter((l) => /windows/.test(l.msg))
+      .map(({ level, msg, collector, reason }) => ({ level, msg, collector, reason }));
+  return { agent, metrics, step, series, lines, windowLines };
+}
+
 describe("an agent whose collector reads in part or misses reads", () => {
   it("logs each transition once and meters partial errors and incomplete windows on /metrics", async () => {
-    const timers = new ManualTimers();
-    const T0 = 1_800_000_000_000;
-    timers.advance(T0);
-    const script = { fail: new Set<number>(), errors: [] as string[] };
-    const { lines, log } = capture();
-    const out = new PassThrough();
-    const agent = new Agent({
-      registry: new CollectorRegistry().register(loadCollector(timers, script)),
-      env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
-      timers,
-      node: "node-a",
-      stateDir: await mkdtemp(join(tmpdir(), "vesmon-incomplete-")),
-      credentialsDir: "/nonexistent",
-      stdout: out,
-      log,
-    });
-    const metrics = new AgentMetrics(agent);
-    const step = async (ms: number) => {
-      for (let done = 0; done < ms; done += 250) {
-        timers.advance(250);
-        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
-      }
-    };
-    const series = async (name: string) =>
-      (await metrics.registry.metrics()).split("\n").filter((l) => l.startsWith(`${name}{`));
-
-    await agent.apply([
-      resolvedProfile({
-        collectors: [{ name: "load", interval: "1s" }],
-        events: { measurementInterval: "5s", heartbeatInterval: "1h" },
-        sinks: [{ name: "out", stdout: {} }],
-      }),
-    ]);
+    const script: Script = { fail: new Set(), delay: new Map(), errors: [] };
+    const { agent, metrics, step, series, lines } = await agentWith(script);
     await step(10_000);
     // Two reads of the window [T0+10 s, T0+15 s] fail, and a partial error comes and goes.
     script.fail = new Set([T0 + 12_000, T0 + 13_000]);
@@ -187,6 +206,30 @@ describe("an agent whose collector reads in part or misses reads", () => {
       code: 0,
       output: "",
     });
+    await agent.close();
+  });
+
+  it("counts a window whose closing read came after the grace as late, once, and logs it once", async () => {
+    const script: Script = { fail: new Set(), delay: new Map(), errors: [] };
+    const { agent, step, series, windowLines } = await agentWith(script);
+    // The read at T0 + 15 s, which closes [T0 + 10 s, T0 + 15 s], answers 3 s later: past the 2.5 s grace. The
+    // scheduler skips the ticks it blocks, so the next window misses reads too.
+    script.delay.set(T0 + 15_000, 3_000);
+    await step(30_000);
+    expect(await series("vesmon_scrape_collector_incomplete_windows_total")).toEqual([
+      'vesmon_scrape_collector_incomplete_windows_total{profile="p",collector="load",reason="first"} 1',
+      'vesmon_scrape_collector_incomplete_windows_total{profile="p",collector="load",reason="late"} 1',
+      'vesmon_scrape_collector_incomplete_windows_total{profile="p",collector="load",reason="missing"} 1',
+    ]);
+    expect(windowLines()).toEqual([
+      {
+        level: 40,
+        msg: "measurement windows incomplete: values marked suspect",
+        collector: "load",
+        reason: "late",
+      },
+      { level: 30, msg: "measurement windows complete again", collector: "load", reason: undefined },
+    ]);
     await agent.close();
   });
 });
