@@ -90,7 +90,7 @@ function loadCollector(timers: ManualTimers, script: Script): CollectorFactory {
         async collect() {
           const time = timers.now();
           const delay = script.delay.get(time);
-          if (delay) await new Promise((r) => timers.setTimeout(r, delay));
+          if (delay) await new Promise<void>((r) => timers.setTimeout(() => r(), delay));
           if (script.fail.has(time)) throw new Error("/proc/loadavg: EIO");
           return {
             time,
