@@ -115,7 +115,7 @@ export class AgentMetrics {
       ],
       [
         "gauge",
-        "partial_errors",
+        "distinct_partial_errors",
         "Distinct partial errors (parts that could not be read while the rest was) in the collector's last successful collection.",
         (j) => j.partialErrors,
       ],

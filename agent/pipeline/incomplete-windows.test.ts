@@ -198,8 +198,8 @@ describe("an agent whose collector reads in part or misses reads", () => {
     expect(await series("vesmon_scrape_collector_partial_errors_total")).toEqual([
       'vesmon_scrape_collector_partial_errors_total{profile="p",collector="load"} 2',
     ]);
-    expect(await series("vesmon_scrape_collector_partial_errors")).toEqual([
-      'vesmon_scrape_collector_partial_errors{profile="p",collector="load"} 0',
+    expect(await series("vesmon_scrape_collector_distinct_partial_errors")).toEqual([
+      'vesmon_scrape_collector_distinct_partial_errors{profile="p",collector="load"} 0',
     ]);
     // The new families pass Prometheus's own lint with the rest of the agent's metrics.
     expect(await promtool(["check", "metrics"], await metrics.registry.metrics())).toEqual({
