@@ -4,8 +4,8 @@ import type { KubeObject } from "../kube/reflector.ts";
 /*
  * What the operator's informers keep of each object (client-go's SetTransform). At 5000 nodes the caches
  * hold 5000 Nodes and 5000 NodeMonitors; most of their bytes are read by no reconcile: managedFields (one
- * entry per field manager, often as large as the object), and a NodeMonitor's embedded profile specs (up to
- * 16 per node), of which reconciling compares only the configHash and the profiles' names and generations.
+ * entry per field manager, often as large as the object), and, in NodeMonitors older operators wrote, the
+ * embedded profile specs (up to 16 per node), of which reconciling compares only the configHash and names.
  */
 
 /** An object's metadata as the API server sends it; only managedFields is touched. */
@@ -42,7 +42,7 @@ export function nodeForCache(o: CachedNode): CachedNode {
 /**
  * A NodeMonitor reduced to what reconciling reads: its metadata (labels, owner reference) without
  * managedFields, its status whole (the roll-ups read it), and of its spec the node, the configHash, the
- * omitted profiles and each profile's name and generation; the embedded profile specs are dropped.
+ * omitted profiles and each profile's name and uid; what older operators embedded (generation, spec) is dropped.
  */
 export function nodeMonitorForCache<T extends KubeObject>(o: T): T {
   const nm = withoutManagedFields(o) as unknown as NodeMonitor;
@@ -53,7 +53,9 @@ export function nodeMonitorForCache<T extends KubeObject>(o: T): T {
     spec: {
       nodeName,
       configHash,
-      ...(profiles ? { profiles: profiles.map((p) => ({ name: p.name, generation: p.generation })) } : {}),
+      ...(profiles
+        ? { profiles: profiles.map((p) => (p.uid ? { name: p.name, uid: p.uid } : { name: p.name })) }
+        : {}),
       ...(omittedProfiles ? { omittedProfiles } : {}),
     },
   } as unknown as T;
