@@ -55,6 +55,8 @@ function nodeMonitor(node: string, report: Report | undefined, asked = 2): NodeM
         name: "nfvi",
         state: report.state ?? "Applied",
         ...(report.gen === undefined ? {} : { appliedGeneration: report.gen }),
+        // The generation the agent was asked to run (and refused, if it did).
+        observedGeneration: asked,
         ...(report.message ? { message: report.message } : {}),
       },
       { name: "other", state: "Applied", appliedGeneration: 1 },

@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import type { Reflector } from "../../kube/reflector.ts";
 import { realTimers, type Timers } from "../../kube/timers.ts";
 import {
