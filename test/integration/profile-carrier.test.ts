@@ -21,7 +21,10 @@ const log = pino({ level: "silent" });
 
 const latest = () => configs.at(-1);
 /** The profiles the agent is handed, as name@generation. */
-const running = () => (latest()?.ok ? latest()!.profiles.map((p) => `${p.name}@${p.generation}`) : []);
+const running = () => {
+  const c = latest();
+  return c?.ok ? c.profiles.map((p) => `${p.name}@${p.generation}`) : [];
+};
 const fleet = () => api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet") as K8sObject;
 const nodeMonitorWrites = (since: number) =>
   api.requests.slice(since).filter((r) => r.method !== "GET" && r.path.includes("/nodemonitors"));
