@@ -482,11 +482,14 @@ describe("RBAC is least privilege", () => {
     }
   });
 
-  it("the agent reads NodeMonitors, writes only their status, and has no access to Secrets", () => {
+  it("the agent reads NodeMonitors and MonitoringProfiles, writes only NodeMonitor status, and has no access to Secrets", () => {
     for (const [name, r] of Object.entries(rendered)) {
       const sa = agentDaemonSet(r).spec.template.spec.serviceAccountName;
       const rules = rulesOf(r, sa);
       expect(grants(rules), name).toEqual([
+        "cluster vesmon.io/monitoringprofiles get",
+        "cluster vesmon.io/monitoringprofiles list",
+        "cluster vesmon.io/monitoringprofiles watch",
         "cluster vesmon.io/nodemonitors get",
         "cluster vesmon.io/nodemonitors list",
         "cluster vesmon.io/nodemonitors watch",
