@@ -50,9 +50,17 @@ export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; 
   let seen: ClusterConfig | undefined;
   let running: (ClusterConfig & { ok: true }) | undefined;
   let previous: ReturnType<typeof renderStatus> | undefined;
+  let statusOf: string | undefined;
   // No NodeMonitor, no status to write (the node is not selected); the next one that appears gets it.
   const report = () => {
-    if (source.current() === undefined) return;
+    const nm = source.current();
+    if (nm === undefined) return;
+    // A NodeMonitor deleted and created again (the node left the selection and came back) starts with no
+    // status, while what the agent reports may equal what it wrote to the old one.
+    if (nm.metadata.uid !== statusOf) {
+      statusOf = nm.metadata.uid;
+      writer.forget();
+    }
     writer.request(() => {
       const status = agent.status();
       previous = renderStatus({
