@@ -3,6 +3,7 @@
 // time to converge, and the NodeMonitor writes and time one profile edit costs. The operator runs as its own
 // process, from the sources, as `node operator/main.ts`; the fake's memory is this process's, not counted.
 //   node test/tools/operator-memory.ts [--nodes 5000] [--idle 10] [--v8 "--max-old-space-size=160 ..."]
+//     [--entry dist/operator/main.js]   (the build the image ships, after `npm run build`)
 // MALLOC_ARENA_MAX in this process's environment is handed on to the operator, as the chart sets it.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -26,6 +27,8 @@ const NODES = arg("nodes", 5000);
 const IDLE_S = arg("idle", 10);
 const ROOT = join(import.meta.dirname, "../..");
 const v8At = process.argv.indexOf("--v8");
+const entryAt = process.argv.indexOf("--entry");
+const ENTRY = entryAt >= 0 ? (process.argv[entryAt + 1] as string) : "operator/main.ts";
 const V8_FLAGS = v8At >= 0 ? (process.argv[v8At + 1] ?? "").split(/\s+/).filter(Boolean) : [];
 
 async function kib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
@@ -55,7 +58,7 @@ try {
     process.execPath,
     [
       ...V8_FLAGS,
-      join(ROOT, "operator/main.ts"),
+      join(ROOT, ENTRY),
       ...["--kubeconfig", kubeconfig, "--namespace", BENCH_NAMESPACE, "--no-leader-elect"],
       ...["--listen", "127.0.0.1:0"],
     ],
@@ -115,6 +118,7 @@ try {
     JSON.stringify(
       {
         nodes: NODES,
+        entry: ENTRY,
         v8Flags: V8_FLAGS.join(" "),
         mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? "",
         profiles: profiles.length,
