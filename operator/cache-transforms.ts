@@ -1,4 +1,4 @@
-import type { NodeMonitor } from "../api/v1alpha1/types.ts";
+import type { NodeMonitor, NodeMonitorStatus } from "../api/v1alpha1/types.ts";
 import type { KubeObject } from "../kube/reflector.ts";
 
 /*
@@ -40,13 +40,31 @@ export function nodeForCache(o: CachedNode): CachedNode {
 }
 
 /**
+ * What the roll-ups read of a NodeMonitor's status (rollup.ts): the configHash, the per-profile reports, the
+ * conditions, and of the jobs and sinks only the failing ones (their ids, profiles and last errors). A healthy
+ * node's running jobs and ready sinks, with their times and counters, are most of a status and read by nothing.
+ */
+function statusForCache(status: NodeMonitorStatus): NodeMonitorStatus {
+  const { jobs, sinks, ...rest } = status;
+  const failedJobs = jobs?.filter((j) => j.state === "Failed");
+  const failingSinks = sinks?.filter((x) => x.state === "Failing");
+  return {
+    ...rest,
+    ...(failedJobs?.length ? { jobs: failedJobs } : {}),
+    ...(failingSinks?.length ? { sinks: failingSinks } : {}),
+  };
+}
+
+/**
  * A NodeMonitor reduced to what reconciling reads: its metadata (labels, owner reference) without
- * managedFields, its status whole (the roll-ups read it), and of its spec the node, the configHash, the
- * omitted profiles and each profile's name and uid; what older operators embedded (generation, spec) is dropped.
+ * managedFields, of its status what the roll-ups read (statusForCache), and of its spec the node, the
+ * configHash, the omitted profiles and each profile's name and uid; what older operators embedded
+ * (generation, spec) is dropped.
  */
 export function nodeMonitorForCache<T extends KubeObject>(o: T): T {
   const nm = withoutManagedFields(o) as unknown as NodeMonitor;
-  if (!nm.spec) return nm as unknown as T;
+  const status = nm.status ? { status: statusForCache(nm.status) } : {};
+  if (!nm.spec) return { ...nm, ...status } as unknown as T;
   const { nodeName, configHash, profiles, omittedProfiles } = nm.spec;
   return {
     ...nm,
@@ -58,5 +76,6 @@ export function nodeMonitorForCache<T extends KubeObject>(o: T): T {
         : {}),
       ...(omittedProfiles ? { omittedProfiles } : {}),
     },
+    ...status,
   } as unknown as T;
 }
