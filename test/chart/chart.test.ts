@@ -566,12 +566,18 @@ describe("operator Deployment", () => {
     const d = operatorDeployment(rendered.default!);
     expect(d.spec.replicas).toBe(2);
     const c = container(d, "operator");
-    expect(c.command).toEqual(["node", "dist/operator/main.js"]);
+    expect(c.command).toEqual([
+      "node",
+      "--max-semi-space-size=1",
+      "--max-old-space-size=128",
+      "dist/operator/main.js",
+    ]);
     expect(c.args).toContain("--listen=0.0.0.0:8080");
     expect(c.args).not.toContain("--no-leader-elect");
     const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
     expect(env.POD_NAMESPACE.valueFrom.fieldRef.fieldPath).toBe("metadata.namespace");
     expect(env.POD_NAME.valueFrom.fieldRef.fieldPath).toBe("metadata.name");
+    expect(env.MALLOC_ARENA_MAX.value).toBe("2");
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http-metrics" });
     expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http-metrics" });
     expect(c.ports).toEqual([{ name: "http-metrics", containerPort: 8080, protocol: "TCP" }]);
