@@ -68,6 +68,8 @@ export class ClusterConfigSource {
   #synced = false;
   #retry: unknown;
   #stopped = false;
+  /** Whether the last validation failed (the worker could not answer): logged once per transition. */
+  #validatorFailing = false;
 
   constructor(opts: ClusterConfigOptions) {
     this.#opts = opts;
@@ -154,10 +156,17 @@ export class ClusterConfigSource {
       const outcome = await this.#opts.validate(request);
       if (this.#stopped) return;
       if (!outcome.ok) {
-        this.#opts.log?.error({ err: outcome.message }, "cannot validate the configuration; retrying");
+        if (!this.#validatorFailing)
+          this.#opts.log?.error(
+            { err: outcome.message },
+            "cannot validate the configuration; the running one stays, retrying",
+          );
+        this.#validatorFailing = true;
         this.#retry = this.#timers.setTimeout(() => this.#schedule(), this.#opts.retryMs ?? 5000);
         return;
       }
+      if (this.#validatorFailing) this.#opts.log?.info("configuration validated again");
+      this.#validatorFailing = false;
       if (outcome.result.nodeMonitor) this.#view = { key: nmKey, view: outcome.result.nodeMonitor };
       for (const [key, r] of Object.entries(outcome.result.profiles)) this.#specs.set(key, r);
     }
