@@ -62,8 +62,23 @@ try {
       ...["--kubeconfig", kubeconfig, "--namespace", BENCH_NAMESPACE, "--no-leader-elect"],
       ...["--listen", "127.0.0.1:0"],
     ],
-    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, OPERATOR_LOG_LEVEL: "warn" } },
+    { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, OPERATOR_LOG_LEVEL: "warn" } },
   );
+  // V8's --trace-gc lines (if asked for) give the live heap after each collection.
+  let lastMarkCompact = "";
+  operator.stdout?.on("data", (c: Buffer) => {
+    const lines = c
+      .toString()
+      .split("\n")
+      .filter((l) => l.includes("Mark-Compact"));
+    if (lines.length > 0) lastMarkCompact = lines.at(-1) as string;
+  });
+  const stop = () => {
+    operator?.kill("SIGKILL");
+    process.exit(130);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
   const pid = operator.pid as number;
   let peakSampled = 0;
   const sample = async () => {
@@ -127,6 +142,7 @@ try {
         rssPeakMiB: mib(Math.max(peak, peakSampled)),
         rssSteadyMiB: mib(steady),
         nodeMonitorBytesPerNode: Math.round(nmBytes / selected),
+        ...(lastMarkCompact ? { lastMarkCompact: lastMarkCompact.trim() } : {}),
         profileEdit: {
           nodeMonitorWrites: writes.length,
           acceptedSeconds: Math.round(acceptedS * 100) / 100,
