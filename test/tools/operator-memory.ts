@@ -36,6 +36,11 @@ async function kib(pid: number, field: "VmRSS" | "VmHWM"): Promise<number> {
   return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0);
 }
 const mib = (k: number) => Math.round(k / 1024);
+/** CPU seconds (user + system) a process has used: fields 14 and 15 of /proc/<pid>/stat, in clock ticks. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, "utf8")).split(") ")[1]?.split(" ") ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const api = new FakeApiServer();
@@ -98,6 +103,8 @@ try {
     await sleep(250);
   }
   const convergedS = (Date.now() - started) / 1000;
+  const convergedCpu = await cpuSeconds(pid);
+  const load = (await readFile("/proc/loadavg", "utf8")).split(" ")[0];
   for (let i = 0; i < IDLE_S * 4; i++) {
     await sample();
     await sleep(250);
@@ -139,6 +146,8 @@ try {
         profiles: profiles.length,
         nodeMonitors: selected,
         convergedSeconds: Math.round(convergedS * 10) / 10,
+        operatorCpuSecondsToConverge: convergedCpu,
+        loadAverageAtConvergence: Number(load),
         rssPeakMiB: mib(Math.max(peak, peakSampled)),
         rssSteadyMiB: mib(steady),
         nodeMonitorBytesPerNode: Math.round(nmBytes / selected),
