@@ -568,8 +568,8 @@ describe("operator Deployment", () => {
     const c = container(d, "operator");
     expect(c.command).toEqual([
       "node",
-      "--max-semi-space-size=1",
-      "--max-old-space-size=128",
+      "--max-semi-space-size=4",
+      "--max-old-space-size=192",
       "dist/operator/main.js",
     ]);
     expect(c.args).toContain("--listen=0.0.0.0:8080");
