@@ -19,6 +19,8 @@ export interface ProfileReport {
   name: string;
   /** The generation running, if any. */
   appliedGeneration?: number;
+  /** The generation last asked for (applied, refused or waited on), when known. */
+  observedGeneration?: number;
   state: "Applied" | "Refused" | "Pending";
   message?: string;
 }

@@ -2,8 +2,10 @@ import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import { realTimers } from "../kube/timers.ts";
 import type { Agent } from "./agent.ts";
-import { type NodeMonitorConfig, NodeMonitorSource } from "./config/node-monitor-source.ts";
+import { type ClusterConfig, ClusterConfigSource, type Validate } from "./config/cluster-config.ts";
+import { IsolatedValidator } from "./config/isolated-validator.ts";
 import type { PipelineProfile } from "./pipeline/profile-pipeline.ts";
+import { profileReports } from "./status/profile-reports.ts";
 import { renderStatus } from "./status/render.ts";
 import { StatusWriter } from "./status/writer.ts";
 
@@ -16,31 +18,58 @@ export interface ClusterModeOptions {
   kubeconfig?: string;
   agentVersion: string;
   log: Logger;
+  /** Where validation runs; defaults to one worker per process shared by its agents (see IsolatedValidator). */
+  validate?: Validate;
 }
 
+let shared: IsolatedValidator | undefined;
+/** One validator per process: agents in one process (bench/agent-fleet.ts) share its worker. */
+const sharedValidate: Validate = (request) => {
+  shared ??= new IsolatedValidator();
+  return shared.validate(request);
+};
+
 /**
- * The agent in a cluster: runs its node's NodeMonitor and reports in its status. Kept apart from main so the
- * Kubernetes client (tens of MiB once loaded) is only loaded when the agent runs in a cluster.
+ * The agent in a cluster: runs what its node's NodeMonitor names, each profile at the generation the operator
+ * accepted, and reports in the NodeMonitor's status. Kept apart from main so the Kubernetes client (tens of
+ * MiB once loaded) is only loaded when the agent runs in a cluster.
  */
 export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; flush: () => Promise<void> } {
   const { agent, log, nodeName } = opts;
   const kubeConfig = new KubeConfig();
   if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
   else kubeConfig.loadFromCluster();
-  const source = new NodeMonitorSource({ kubeConfig, nodeName, timers: realTimers, log });
+  const source = new ClusterConfigSource({
+    kubeConfig,
+    nodeName,
+    timers: realTimers,
+    log,
+    validate: opts.validate ?? sharedValidate,
+  });
   const writer = new StatusWriter({ kubeConfig, nodeName, timers: realTimers, log });
-  let seen: NodeMonitorConfig | undefined;
-  let running: { generation: number; configHash: string } | undefined;
+  let seen: ClusterConfig | undefined;
+  let running: (ClusterConfig & { ok: true }) | undefined;
   let previous: ReturnType<typeof renderStatus> | undefined;
+  let statusOf: string | undefined;
   // No NodeMonitor, no status to write (the node is not selected); the next one that appears gets it.
   const report = () => {
-    if (source.current() === undefined) return;
+    const nm = source.current();
+    if (nm === undefined) return;
+    // A NodeMonitor deleted and created again (the node left the selection and came back) starts with no
+    // status, while what the agent reports may equal what it wrote to the old one.
+    if (nm.metadata.uid !== statusOf) {
+      statusOf = nm.metadata.uid;
+      writer.forget();
+    }
     writer.request(() => {
+      const status = agent.status();
       previous = renderStatus({
         generation: seen?.generation ?? 0,
         ...(running ? { configHash: running.configHash } : {}),
         agentVersion: opts.agentVersion,
-        agent: agent.status(),
+        agent: running
+          ? { ...status, profiles: profileReports(status.profiles, running.profiles, running.notes) }
+          : status,
         ...(seen && !seen.ok ? { refused: seen.message } : {}),
         ...(seen?.ok && seen.omittedProfiles ? { omittedProfiles: seen.omittedProfiles } : {}),
         ...(previous ? { previous } : {}),
@@ -59,14 +88,17 @@ export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; 
       report();
       return;
     }
+    for (const n of config.notes)
+      if (n.state === "Refused")
+        log.error({ profile: n.name, generation: n.observedGeneration }, `profile refused: ${n.message}`);
     void opts.apply(config.profiles).then(() => {
-      running = { generation: config.generation, configHash: config.configHash };
+      running = config;
       report();
     });
   });
   const periodic = setInterval(report, 10_000);
   periodic.unref();
-  log.info({ node: nodeName }, "cluster mode: watching this node's NodeMonitor");
+  log.info({ node: nodeName }, "cluster mode: watching this node's NodeMonitor and the MonitoringProfiles");
   return {
     stop: () => {
       clearInterval(periodic);

@@ -95,12 +95,12 @@ describe("invalid example profiles", () => {
 describe("NodeMonitor", () => {
   const fixture = () => load(join(root, "test/fixtures/api/nodemonitor-worker-1.yaml"));
 
-  it("validates the operator's spec and the agent's status, with profile defaults resolved", () => {
+  it("validates a NodeMonitor an older operator wrote (specs embedded) and the agent's status, with profile defaults resolved", () => {
     const r = validateNodeMonitor(fixture());
     if (!r.ok) throw new Error(formatFieldErrors(r.errors));
     const profile = r.value.spec.profiles?.[0];
-    expect(profile?.spec.events.measurementInterval).toBe("60s");
-    expect(profile?.spec.collectors[1]?.libvirt).toEqual({
+    expect(profile?.spec?.events.measurementInterval).toBe("60s");
+    expect(profile?.spec?.collectors[1]?.libvirt).toEqual({
       socket: "/run/libvirt/libvirt-sock-ro",
       uri: "qemu:///system",
       timeout: "5s",

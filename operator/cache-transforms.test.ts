@@ -37,7 +37,7 @@ describe("informer cache transforms", () => {
     });
   });
 
-  it("keeps of a NodeMonitor its status, configHash and the profiles' names and generations", () => {
+  it("keeps of a NodeMonitor its status, configHash and the profiles' names and uids (not what older operators embedded)", () => {
     const status = {
       observedGeneration: 2,
       configHash: "sha256:1",
@@ -55,7 +55,9 @@ describe("informer cache transforms", () => {
       spec: {
         nodeName: "n1",
         configHash: "sha256:1",
-        profiles: [{ name: "p", generation: 4, spec: { collectors: [{ name: "cpu" }], sinks: [] } }],
+        profiles: [
+          { name: "p", uid: "pu", generation: 4, spec: { collectors: [{ name: "cpu" }], sinks: [] } },
+        ],
         omittedProfiles: ["q"],
       },
       status,
@@ -67,7 +69,7 @@ describe("informer cache transforms", () => {
       spec: {
         nodeName: "n1",
         configHash: "sha256:1",
-        profiles: [{ name: "p", generation: 4 }],
+        profiles: [{ name: "p", uid: "pu" }],
         omittedProfiles: ["q"],
       },
       status,

@@ -1,11 +1,11 @@
-import type { NodeMonitor } from "../api/v1alpha1/types.ts";
+import type { NodeMonitor, NodeMonitorStatus } from "../api/v1alpha1/types.ts";
 import type { KubeObject } from "../kube/reflector.ts";
 
 /*
  * What the operator's informers keep of each object (client-go's SetTransform). At 5000 nodes the caches
  * hold 5000 Nodes and 5000 NodeMonitors; most of their bytes are read by no reconcile: managedFields (one
- * entry per field manager, often as large as the object), and a NodeMonitor's embedded profile specs (up to
- * 16 per node), of which reconciling compares only the configHash and the profiles' names and generations.
+ * entry per field manager, often as large as the object), and, in NodeMonitors older operators wrote, the
+ * embedded profile specs (up to 16 per node), of which reconciling compares only the configHash and names.
  */
 
 /** An object's metadata as the API server sends it; only managedFields is touched. */
@@ -40,21 +40,42 @@ export function nodeForCache(o: CachedNode): CachedNode {
 }
 
 /**
+ * What the roll-ups read of a NodeMonitor's status (rollup.ts): the configHash, the per-profile reports, the
+ * conditions, and of the jobs and sinks only the failing ones (their ids, profiles and last errors). A healthy
+ * node's running jobs and ready sinks, with their times and counters, are most of a status and read by nothing.
+ */
+function statusForCache(status: NodeMonitorStatus): NodeMonitorStatus {
+  const { jobs, sinks, ...rest } = status;
+  const failedJobs = jobs?.filter((j) => j.state === "Failed");
+  const failingSinks = sinks?.filter((x) => x.state === "Failing");
+  return {
+    ...rest,
+    ...(failedJobs?.length ? { jobs: failedJobs } : {}),
+    ...(failingSinks?.length ? { sinks: failingSinks } : {}),
+  };
+}
+
+/**
  * A NodeMonitor reduced to what reconciling reads: its metadata (labels, owner reference) without
- * managedFields, its status whole (the roll-ups read it), and of its spec the node, the configHash, the
- * omitted profiles and each profile's name and generation; the embedded profile specs are dropped.
+ * managedFields, of its status what the roll-ups read (statusForCache), and of its spec the node, the
+ * configHash, the omitted profiles and each profile's name and uid; what older operators embedded
+ * (generation, spec) is dropped.
  */
 export function nodeMonitorForCache<T extends KubeObject>(o: T): T {
   const nm = withoutManagedFields(o) as unknown as NodeMonitor;
-  if (!nm.spec) return nm as unknown as T;
+  const status = nm.status ? { status: statusForCache(nm.status) } : {};
+  if (!nm.spec) return { ...nm, ...status } as unknown as T;
   const { nodeName, configHash, profiles, omittedProfiles } = nm.spec;
   return {
     ...nm,
     spec: {
       nodeName,
       configHash,
-      ...(profiles ? { profiles: profiles.map((p) => ({ name: p.name, generation: p.generation })) } : {}),
+      ...(profiles
+        ? { profiles: profiles.map((p) => (p.uid ? { name: p.name, uid: p.uid } : { name: p.name })) }
+        : {}),
       ...(omittedProfiles ? { omittedProfiles } : {}),
     },
+    ...status,
   } as unknown as T;
 }

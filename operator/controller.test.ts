@@ -76,7 +76,7 @@ async function setupWithGold() {
 }
 
 describe("Controller", () => {
-  it("renders the NodeMonitors again for a new profile generation, not for a status write", async () => {
+  it("writes no NodeMonitor for a profile spec edit, and accepts the new generation in the profile's status", async () => {
     const t = await setup();
     const renders = t.count("nodemonitors");
     const rollups = t.count("profile");
@@ -85,18 +85,23 @@ describe("Controller", () => {
     await t.settle();
     expect(t.count("nodemonitors")).toBe(renders);
 
+    const before = t.monitors().map((nm) => [nm.metadata.name, nm.metadata.resourceVersion]);
+    const requests = api.requests.length;
     const spec = structuredClone(t.fleet().spec) as { collectors: { interval: string }[] };
     spec.collectors[0]!.interval = "5s";
     api.update({ ...t.fleet(), spec });
-    await until(
-      () =>
-        t
-          .monitors()
-          .every((nm) => (nm.spec as { profiles: { generation: number }[] }).profiles[0]?.generation === 2),
-      5000,
-    );
-    // The counter moves when the reconcile returns, a moment after its last write is visible.
-    await until(() => t.count("nodemonitors") > renders, 5000);
+    // Agents run a generation once Accepted names it: that is how the edit reaches them.
+    const accepted = () =>
+      (
+        t.fleet().status as { conditions?: { type: string; status: string; observedGeneration?: number }[] }
+      )?.conditions?.find((c) => c.type === "Accepted");
+    await until(() => accepted()?.observedGeneration === 2 && accepted()?.status === "True", 5000);
+    await t.settle();
+    expect(t.count("nodemonitors")).toBeGreaterThan(renders);
+    expect(t.monitors().map((nm) => [nm.metadata.name, nm.metadata.resourceVersion])).toEqual(before);
+    const writes = api.requests.slice(requests).filter((r) => r.method !== "GET");
+    expect(writes.filter((r) => r.path.includes("/nodemonitors"))).toEqual([]);
+    expect(writes.map((r) => r.path)).toEqual(["/apis/vesmon.io/v1alpha1/monitoringprofiles/fleet/status"]);
   });
 
   it("lists and watches Nodes as metadata only", async () => {
@@ -221,9 +226,8 @@ describe("Controller", () => {
       api.requests.filter((r) => r.path.endsWith("/monitoringprofiles/fleet/status")).length;
     const before = applies();
     api.setWatchDelay(3000);
-    const spec = structuredClone(t.fleet().spec) as { collectors: { interval: string }[] };
-    spec.collectors[0]!.interval = "5s";
-    api.update({ ...t.fleet(), spec });
+    // A second profile on every node: each NodeMonitor names one more.
+    api.create(profile("extra"));
     await until(() => applies() === before + NODES, 10_000);
     const statuses = statusWrites();
     // Another event (here a direct requeue) before the watch shows the writes: nothing is written again.

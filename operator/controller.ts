@@ -106,9 +106,12 @@ export interface ControllerStats {
  * The operator's reconcilers. One key runs the render pass: it validates the profiles, keeps the managed
  * credentials Secret in step, and renders the NodeMonitors of only the nodes that may have changed (applied
  * with server-side apply when the config hash or owner differs; deleted when no profile selects the node):
- * the nodes a changed profile selected or now selects, and the nodes whose labels or uid changed. A Node
- * status update changes nothing it reads and queues nothing. One key per profile rolls the NodeMonitor
- * statuses up into the profile's status. Informers feed a rate-limited work queue; only the leader runs it.
+ * the nodes a profile whose selector, uid or acceptance changed selected or now selects, and the nodes whose
+ * labels or uid changed. NodeMonitors name the profiles and carry no spec, so an edit of the rest of a spec
+ * writes none: agents read the profile and run the generation its Accepted condition accepts. A Node status
+ * update changes nothing it reads and queues nothing. One key per profile rolls the NodeMonitor statuses up
+ * into the profile's status; it marks a generation Accepted only after a render pass has taken it in (and
+ * written the credentials Secret it needs). Informers feed a rate-limited work queue; only the leader runs it.
  */
 export class Controller {
   readonly #opts: ControllerOptions;
@@ -369,6 +372,7 @@ export class Controller {
         p.metadata.name,
         {
           name: p.metadata.name,
+          ...(p.metadata.uid ? { uid: p.metadata.uid } : {}),
           generation: p.metadata.generation ?? 1,
           spec: p.spec,
           ...(p.metadata.creationTimestamp ? { created: String(p.metadata.creationTimestamp) } : {}),
@@ -390,6 +394,11 @@ export class Controller {
     }
     this.#dirtyNodes = new Set();
     this.#renderedProfiles = next;
+    // Agents run a generation once the profile's status accepts it, and the roll-up accepts it only after this
+    // pass (the credentials Secret is in step): each new generation gets its roll-up now. No NodeMonitor event
+    // would bring it, since a spec edit writes none.
+    for (const [name, p] of next)
+      if (previous?.get(name)?.generation !== p.generation) this.queue.add(profileKey(name));
     const profiles = [...next.values()];
     // A node whose write fails is rendered again on the retry, whatever changes meanwhile.
     const failed = new Set<string>();
@@ -513,6 +522,11 @@ export class Controller {
       ...r.value,
       metadata: raw.metadata as MonitoringProfile["metadata"],
     };
+    const accepted = this.#check(profile);
+    // Accepted=True at a generation is what lets agents run it: not before the render pass has taken this
+    // generation in and written the credentials Secret it needs. That pass queues this roll-up again.
+    if (accepted.ok && this.#renderedProfiles?.get(name)?.generation !== (profile.metadata.generation ?? 1))
+      return;
     const nodes = [...this.#nodes.cache.values()].map((n) => ({
       name: n.metadata.name,
       uid: n.metadata.uid ?? "",
@@ -533,7 +547,7 @@ export class Controller {
     const status = rollUpStatus(profile, {
       selectedNodes: selected,
       nodeMonitors: monitors,
-      accepted: this.#check(profile),
+      accepted,
       ...(previous ? { previous } : {}),
       now: new Date(this.#opts.timers.now()),
     });

@@ -33,6 +33,7 @@ function spec(extra: Partial<MonitoringProfileSpec> = {}): MonitoringProfileSpec
 const node = { name: "worker-1", uid: "0b7c1d2e-0000-4000-8000-000000000001" };
 const a: ProfileInput = {
   name: "alpha",
+  uid: "a1a1a1a1-0000-4000-8000-000000000001",
   generation: 3,
   spec: spec({ nodeSelector: { matchLabels: { zone: "a" } } }),
 };
@@ -68,11 +69,8 @@ describe("renderNodeMonitor", () => {
       ],
     });
     expect(nm.spec.nodeName).toBe("worker-1");
-    expect(nm.spec.profiles?.map((p) => [p.name, p.generation])).toEqual([
-      ["alpha", 3],
-      ["beta", 1],
-    ]);
-    expect(nm.spec.profiles?.[0]?.spec).not.toHaveProperty("nodeSelector");
+    // Names (and uids) only: the agent reads each profile's spec itself.
+    expect(nm.spec.profiles).toEqual([{ name: "alpha", uid: a.uid }, { name: "beta" }]);
     expect(nm.spec.configHash).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
@@ -94,17 +92,17 @@ describe("renderNodeMonitor", () => {
     expect(renderNodeMonitor(node, [a, b])).toEqual(renderNodeMonitor(node, [b, a]));
   });
 
-  it("changes the hash with any profile change", () => {
+  it("changes the hash with the set of profiles (names, uids), not with their generations or specs", () => {
     const base = renderNodeMonitor(node, [a, b]).spec.configHash;
-    const variants: ProfileInput[][] = [
-      [a],
+    const variants: ProfileInput[][] = [[a], [{ ...a, name: "alpha2" }, b], [{ ...a, uid: "other" }, b]];
+    const hashes = variants.map((v) => renderNodeMonitor(node, v).spec.configHash);
+    expect(new Set([base, ...hashes]).size).toBe(variants.length + 1);
+    const edits: ProfileInput[][] = [
       [{ ...a, generation: 4 }, b],
-      [{ ...a, name: "alpha2" }, b],
       [a, { ...b, spec: spec({ collectors: [{ name: "cpu", interval: "5s" }] }) }],
       [a, { ...b, spec: spec({ applyPolicy: "Atomic" }) }],
     ];
-    const hashes = variants.map((v) => renderNodeMonitor(node, v).spec.configHash);
-    expect(new Set([base, ...hashes]).size).toBe(variants.length + 1);
+    for (const v of edits) expect(renderNodeMonitor(node, v)).toEqual(renderNodeMonitor(node, [a, b]));
   });
 
   it("ignores the nodeSelector: it is not part of what the node runs", () => {
@@ -201,5 +199,20 @@ describe("selectNodes and desiredNodeMonitors", () => {
       "new@1",
     ]);
     expect(changedProfiles(before, before)).toEqual([]);
+  });
+
+  it("leaves out a profile whose edit keeps its selector: its NodeMonitors stay as they are", () => {
+    const before = new Map([[b.name, b]]);
+    const edited: ProfileInput = {
+      ...b,
+      generation: 2,
+      spec: spec({ collectors: [{ name: "memory", interval: "5s" }], applyPolicy: "Atomic" }),
+    };
+    expect(changedProfiles(before, new Map([[b.name, edited]]))).toEqual([]);
+    const recreated: ProfileInput = { ...b, uid: "new-uid", generation: 1 };
+    expect(changedProfiles(before, new Map([[b.name, recreated]])).map((p) => p.uid)).toEqual([
+      undefined,
+      "new-uid",
+    ]);
   });
 });

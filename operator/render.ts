@@ -1,12 +1,7 @@
 import { createHash } from "node:crypto";
 import { API_VERSION } from "../api/v1alpha1/monitoring-profile.ts";
 import { MAX_PROFILES_PER_NODE } from "../api/v1alpha1/node-monitor.ts";
-import type {
-  MonitoringProfileSpec,
-  NodeMonitor,
-  NodeProfile,
-  ResolvedProfileSpec,
-} from "../api/v1alpha1/types.ts";
+import type { MonitoringProfileSpec, NodeMonitor, NodeProfile } from "../api/v1alpha1/types.ts";
 import { matchesSelector } from "./selector.ts";
 
 /** Label on every object the operator manages (`app.kubernetes.io/managed-by`). */
@@ -16,9 +11,13 @@ export const MANAGED_BY = "vesmon-operator";
 /** Label naming the node a NodeMonitor is for. */
 export const NODE_LABEL = "vesmon.io/node";
 
-/** What rendering needs of a MonitoringProfile: its name, generation and (validated, defaulted) spec. */
+/**
+ * What rendering needs of a MonitoringProfile: its name and uid (what a NodeMonitor names), and its generation
+ * and (validated, defaulted) spec, which decide the nodes it selects and when it changed.
+ */
 export interface ProfileInput {
   name: string;
+  uid?: string;
   generation: number;
   spec: MonitoringProfileSpec;
   /** metadata.creationTimestamp: when more profiles select a node than fit, the oldest are kept. */
@@ -56,19 +55,15 @@ function byName<T extends { name: string }>(a: T, b: T): number {
   return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 }
 
-function resolve(spec: MonitoringProfileSpec): ResolvedProfileSpec {
-  const { nodeSelector: _selector, ...rest } = spec;
-  return rest;
-}
-
 // Label values are at most 63 characters; node names may be DNS subdomains up to 253.
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 
 /**
- * The NodeMonitor the operator applies (server-side apply, its own field manager) for one node: the
- * profiles selecting it sorted by name, each without its nodeSelector, and `configHash` over exactly that
- * list (`sha256:<hex>` of its canonical JSON). The hash changes with any profile's name, generation or
- * spec and never with key order. The owner reference to the Node lets the garbage collector delete the
+ * The NodeMonitor the operator applies (server-side apply, its own field manager) for one node: the names
+ * (and uids) of the profiles selecting it, sorted by name, and `configHash` over exactly that list
+ * (`sha256:<hex>` of its canonical JSON). No spec is embedded: the agent reads each profile at the generation
+ * the operator accepted, so a profile edit leaves every NodeMonitor as it is, and the hash changes only with
+ * the set of profiles (a selection change, or a profile deleted and created again). The owner reference to the Node lets the garbage collector delete the
  * NodeMonitor with its node; blockOwnerDeletion is false so the operator needs no rights on Node
  * finalizers. The `vesmon.io/node` label is left out for node names that are not valid label values
  * (longer than 63 characters); the object's name is the node name anyway.
@@ -86,7 +81,7 @@ export function renderNodeMonitor(node: NodeInput, profiles: readonly ProfileInp
     .sort();
   const list: NodeProfile[] = kept
     .sort(byName)
-    .map((p) => ({ name: p.name, generation: p.generation, spec: resolve(p.spec) }));
+    .map((p) => (p.uid ? { name: p.name, uid: p.uid } : { name: p.name }));
   const labels: Record<string, string> = { [MANAGED_BY_LABEL]: MANAGED_BY };
   if (node.name.length <= 63 && LABEL_VALUE.test(node.name)) labels[NODE_LABEL] = node.name;
   return {
@@ -108,7 +103,6 @@ export function renderNodeMonitor(node: NodeInput, profiles: readonly ProfileInp
     },
     spec: {
       nodeName: node.name,
-      // Unchanged for a node without omissions, so existing hashes stay valid.
       configHash: contentHash(omitted.length > 0 ? { profiles: list, omittedProfiles: omitted } : list),
       profiles: list,
       ...(omitted.length > 0 ? { omittedProfiles: omitted } : {}),
@@ -144,9 +138,15 @@ export function desiredNodeMonitor(
   return selecting.length > 0 ? renderNodeMonitor(node, selecting) : undefined;
 }
 
+/** What of a profile its NodeMonitors depend on: which nodes it selects, its uid and its age (for the bound). */
+function renderKey(p: ProfileInput): string {
+  return canonicalJson({ uid: p.uid, created: p.created, selector: p.spec.nodeSelector });
+}
+
 /**
- * The profiles whose rendering differs between two sets (added, removed, or with another generation, spec
+ * The profiles whose NodeMonitors may differ between two sets (added, removed, or with another selector, uid
  * or creation time), each in every version it has in either set: its nodes are those either version selects.
+ * A change to the rest of the spec is left out: NodeMonitors name profiles and do not carry their specs.
  */
 export function changedProfiles(
   before: ReadonlyMap<string, ProfileInput>,
@@ -156,7 +156,7 @@ export function changedProfiles(
   for (const name of new Set([...before.keys(), ...after.keys()])) {
     const a = before.get(name);
     const b = after.get(name);
-    if (a && b && canonicalJson(a) === canonicalJson(b)) continue;
+    if (a && b && renderKey(a) === renderKey(b)) continue;
     if (a) out.push(a);
     if (b) out.push(b);
   }

@@ -7,6 +7,7 @@ import type {
 } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { findCondition } from "../kube/conditions.ts";
+import { nodeMonitorForCache } from "./cache-transforms.ts";
 import { renderNodeMonitor } from "./render.ts";
 import { type RollUpContext, rollUpStatus } from "./rollup.ts";
 
@@ -55,6 +56,8 @@ function nodeMonitor(node: string, report: Report | undefined, asked = 2): NodeM
         name: "nfvi",
         state: report.state ?? "Applied",
         ...(report.gen === undefined ? {} : { appliedGeneration: report.gen }),
+        // The generation the agent was asked to run (and refused, if it did).
+        observedGeneration: asked,
         ...(report.message ? { message: report.message } : {}),
       },
       { name: "other", state: "Applied", appliedGeneration: 1 },
@@ -338,5 +341,46 @@ describe("rollUpStatus", () => {
     const s2 = rollUpStatus(nfvi, ctx([...monitors].reverse(), { selectedNodes: ["a", "b"] }));
     expect(s1).toEqual(s2);
     expect(s1.selectedNodes).toBe(2);
+  });
+
+  it("rolls up the same from the operator's cached NodeMonitors, which keep only failing jobs and sinks", () => {
+    const job = (id: string, state: "Running" | "Failed" | "Pending", profiles = ["nfvi"]) => ({
+      id,
+      collector: "cpu" as const,
+      interval: "10s",
+      profiles,
+      state,
+      ...(state === "Failed" ? { lastError: `${id} broke` } : {}),
+      lastSuccessTime: "2026-11-22T09:00:00Z",
+    });
+    const sink = (profile: string, state: "Ready" | "Retrying" | "Failing") => ({
+      profile,
+      name: `ves-${state}`,
+      kind: "ves" as const,
+      state,
+      queued: 10,
+      delivered: 1000,
+      ...(state === "Ready" ? {} : { lastError: `HTTP ${state}` }),
+    });
+    const monitors = [
+      nodeMonitor("a", {
+        gen: 2,
+        extra: degradedBy("x", {
+          jobs: [job("j1", "Running"), job("j2", "Failed"), job("j3", "Failed", ["other"])],
+          sinks: [sink("nfvi", "Ready"), sink("nfvi", "Retrying"), sink("nfvi", "Failing")],
+        }),
+      }),
+      nodeMonitor("b", { gen: 2, extra: { jobs: [job("j1", "Running")], sinks: [sink("nfvi", "Ready")] } }),
+      nodeMonitor("c", { gen: 2, extra: degradedBy("y", { jobs: [job("j4", "Pending")] }) }),
+      nodeMonitor("d", {
+        gen: 2,
+        extra: degradedBy("z", { jobs: [job("j5", "Failed", ["other"])], sinks: [sink("other", "Failing")] }),
+      }),
+      nodeMonitor("e", { gen: 1, state: "Refused", message: "no" }),
+    ];
+    const cached = monitors.map((m) => nodeMonitorForCache(m));
+    expect(cached[1]?.status?.jobs).toBeUndefined();
+    for (const profile of [nfvi, other])
+      expect(rollUpStatus(profile, ctx(cached))).toEqual(rollUpStatus(profile, ctx(monitors)));
   });
 });

@@ -53,9 +53,10 @@ function refusesCurrent(
 ): boolean {
   const status = nm?.status;
   if (!nm || !status?.configHash || status.configHash !== nm.spec.configHash) return false;
-  const asked = nm.spec.profiles?.find((p) => p.name === profile);
   const ps = status.profiles?.find((p) => p.name === profile);
-  return ps?.state === "Refused" && asked?.generation === generation;
+  // Agents report the generation they refused; older ones did not, and ran what the NodeMonitor embedded.
+  const refused = ps?.observedGeneration ?? nm.spec.profiles?.find((p) => p.name === profile)?.generation;
+  return ps?.state === "Refused" && refused === generation;
 }
 
 /**

@@ -88,6 +88,7 @@ export function renderStatus(input: StatusInput): NodeMonitorStatus {
       name: p.name,
       state: p.state,
       ...(p.appliedGeneration !== undefined ? { appliedGeneration: p.appliedGeneration } : {}),
+      ...(p.observedGeneration !== undefined ? { observedGeneration: p.observedGeneration } : {}),
       ...(p.message ? { message: clip(p.message, 4096) } : {}),
     })),
     jobs: agent.jobs.slice(0, 128).map((j) => ({

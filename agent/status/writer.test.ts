@@ -36,4 +36,27 @@ describe("StatusWriter", () => {
     const sent = api.requests.filter((r) => r.path.endsWith("/nodemonitors/n1/status"));
     expect(new URLSearchParams(sent[0]!.query).get("fieldManager")).toBe("vesmon-agent");
   });
+
+  it("writes an unchanged status again to a NodeMonitor created anew, once told", async () => {
+    api = new FakeApiServer();
+    await api.start();
+    api.create(nodeMonitor("n1"));
+    const writer = new StatusWriter({
+      kubeConfig: api.kubeConfig(),
+      nodeName: "n1",
+      timers: new ManualTimers(),
+    });
+    const status = { observedGeneration: 1, configHash: "sha256:0123456789abcdef", agentVersion: "1" };
+    writer.request(() => status);
+    await writer.flush();
+    api.delete("vesmon.io/v1alpha1", "NodeMonitor", "n1");
+    api.create(nodeMonitor("n1"));
+    writer.request(() => status);
+    await writer.flush();
+    expect(api.get("vesmon.io/v1alpha1", "NodeMonitor", "n1")?.status).toBeUndefined();
+    writer.forget();
+    writer.request(() => status);
+    await writer.flush();
+    expect(api.get("vesmon.io/v1alpha1", "NodeMonitor", "n1")?.status).toEqual(status);
+  });
 });

@@ -56,6 +56,11 @@ export class StatusWriter {
     await this.#flush();
   }
 
+  /** The NodeMonitor was created again: its status is empty, so the next write goes out even if unchanged. */
+  forget(): void {
+    this.#lastFingerprint = "";
+  }
+
   stop(): void {
     this.#opts.timers.clearTimeout(this.#timer);
     this.#timer = undefined;

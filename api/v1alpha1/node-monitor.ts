@@ -22,12 +22,29 @@ export const JOB_STATES = ["Pending", "Running", "Failed", "Stopped"] as const;
 /** States of a sink, as the agent reports them. */
 export const SINK_STATES = ["Pending", "Ready", "Retrying", "Failing", "Stopped"] as const;
 
-/** One profile selecting the node, resolved for it by the operator. */
+/**
+ * One profile selecting the node, named by the operator. The agent reads the profile itself (its spec at the
+ * generation the operator accepted), so a profile edit writes no NodeMonitor. `generation` and `spec` are what
+ * operators before the carrier redesign embedded; they are kept optional so those objects still validate, and
+ * an agent that finds `spec` runs it as before (docs/operations.md, "Upgrading to profile references").
+ */
 export const NodeProfile = Struct(
   {
     name: DnsSubdomain({ description: "Name of the MonitoringProfile." }),
-    generation: Count({ description: "The profile's metadata.generation this spec was rendered from." }),
-    spec: ResolvedProfileSpec,
+    uid: Type.Optional(
+      Type.String({
+        description:
+          "metadata.uid of the MonitoringProfile, so a profile deleted and created again under the same name is a different profile.",
+        maxLength: 128,
+      }),
+    ),
+    generation: Type.Optional(
+      Count({
+        description: "Deprecated: written by older operators, the generation of the embedded spec.",
+      }),
+    ),
+    // Deprecated: older operators embedded the resolved profile here; current ones name the profile only.
+    spec: Type.Optional(ResolvedProfileSpec),
   },
   { title: "NodeProfile", description: "A profile that selects this node." },
 );
@@ -37,7 +54,7 @@ export const NodeMonitorSpec = Struct(
   {
     nodeName: DnsSubdomain({ description: "The node this configuration is for (also the object's name)." }),
     configHash: Type.String({
-      description: "Hash of the profiles below; the agent reports the hash it applied.",
+      description: "Hash of the profiles below (names and uids); the agent reports the hash it applied.",
       pattern: "^[a-z0-9]+:[0-9a-f]{8,128}$",
       maxLength: 160,
     }),
@@ -62,6 +79,12 @@ export const ProfileStatus = Struct(
   {
     name: DnsSubdomain({ description: "Name of the MonitoringProfile." }),
     appliedGeneration: Type.Optional(Count({ description: "The profile generation the agent runs." })),
+    observedGeneration: Type.Optional(
+      Count({
+        description:
+          "The profile generation the agent last considered: the one it applied, refused or waits on.",
+      }),
+    ),
     state: StringEnum(["Pending", "Applied", "Refused"] as const, {
       description:
         "Applied, waiting to be applied, or refused (the previous generation keeps running, if any).",

@@ -541,7 +541,7 @@ export interface NodeMonitorSpec {
    */
   nodeName: string;
   /**
-   * Hash of the profiles below; the agent reports the hash it applied.
+   * Hash of the profiles below (names and uids); the agent reports the hash it applied.
    */
   configHash: string;
   /**
@@ -566,10 +566,14 @@ export interface NodeProfile {
    */
   name: string;
   /**
-   * The profile's metadata.generation this spec was rendered from.
+   * metadata.uid of the MonitoringProfile, so a profile deleted and created again under the same name is a different profile.
    */
-  generation: number;
-  spec: ResolvedProfileSpec;
+  uid?: string;
+  /**
+   * Deprecated: written by older operators, the generation of the embedded spec.
+   */
+  generation?: number;
+  spec?: ResolvedProfileSpec;
 }
 /**
  * A MonitoringProfile spec, defaults applied, as the agent runs it.
@@ -655,6 +659,10 @@ export interface ProfileStatus {
    * The profile generation the agent runs.
    */
   appliedGeneration?: number;
+  /**
+   * The profile generation the agent last considered: the one it applied, refused or waits on.
+   */
+  observedGeneration?: number;
   /**
    * Applied, waiting to be applied, or refused (the previous generation keeps running, if any).
    */

@@ -482,11 +482,14 @@ describe("RBAC is least privilege", () => {
     }
   });
 
-  it("the agent reads NodeMonitors, writes only their status, and has no access to Secrets", () => {
+  it("the agent reads NodeMonitors and MonitoringProfiles, writes only NodeMonitor status, and has no access to Secrets", () => {
     for (const [name, r] of Object.entries(rendered)) {
       const sa = agentDaemonSet(r).spec.template.spec.serviceAccountName;
       const rules = rulesOf(r, sa);
       expect(grants(rules), name).toEqual([
+        "cluster vesmon.io/monitoringprofiles get",
+        "cluster vesmon.io/monitoringprofiles list",
+        "cluster vesmon.io/monitoringprofiles watch",
         "cluster vesmon.io/nodemonitors get",
         "cluster vesmon.io/nodemonitors list",
         "cluster vesmon.io/nodemonitors watch",
@@ -563,12 +566,18 @@ describe("operator Deployment", () => {
     const d = operatorDeployment(rendered.default!);
     expect(d.spec.replicas).toBe(2);
     const c = container(d, "operator");
-    expect(c.command).toEqual(["node", "dist/operator/main.js"]);
+    expect(c.command).toEqual([
+      "node",
+      "--max-semi-space-size=4",
+      "--max-old-space-size=192",
+      "dist/operator/main.js",
+    ]);
     expect(c.args).toContain("--listen=0.0.0.0:8080");
     expect(c.args).not.toContain("--no-leader-elect");
     const env = Object.fromEntries(c.env.map((e: { name: string }) => [e.name, e]));
     expect(env.POD_NAMESPACE.valueFrom.fieldRef.fieldPath).toBe("metadata.namespace");
     expect(env.POD_NAME.valueFrom.fieldRef.fieldPath).toBe("metadata.name");
+    expect(env.MALLOC_ARENA_MAX.value).toBe("2");
     expect(c.livenessProbe.httpGet).toEqual({ path: "/healthz", port: "http-metrics" });
     expect(c.readinessProbe.httpGet).toEqual({ path: "/readyz", port: "http-metrics" });
     expect(c.ports).toEqual([{ name: "http-metrics", containerPort: 8080, protocol: "TCP" }]);

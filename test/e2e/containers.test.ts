@@ -241,7 +241,8 @@ describe("the chart's pods, in containers from the image", () => {
     );
     expect(wrong).toMatch(/Unauthorized|provide credentials/);
     expect(front.unauthorized).toBeGreaterThan(refused);
-    // An agent's token reads NodeMonitors, as the chart's RBAC allows, and nothing more (no Secrets).
+    // An agent's token reads NodeMonitors and MonitoringProfiles, as the chart's RBAC allows, and nothing more
+    // (no Secrets, no profile writes).
     const agentToken = tokens.get(`${NS}/vesmon-agent@node-a`) as string;
     const asAgent = (...args: string[]) =>
       promisify(execFile)("kubectl", [...direct, "--token", agentToken, ...args]).then(
@@ -249,6 +250,8 @@ describe("the chart's pods, in containers from the image", () => {
         (err: { stderr: string }) => err.stderr,
       );
     expect(await asAgent("get", "nodemonitors")).toBe("allowed");
+    expect(await asAgent("get", "monitoringprofiles")).toBe("allowed");
+    expect(await asAgent("delete", "monitoringprofiles", "--all")).toMatch(/Forbidden|forbidden/);
     expect(await asAgent("get", "secrets", "-n", NS)).toMatch(/Forbidden|forbidden/);
   });
 

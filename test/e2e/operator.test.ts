@@ -234,6 +234,7 @@ describe("operator, three agents and a VES collector", () => {
 
   it("rolls a change out and reports the new generation Ready, the agents hot-applying without a restart", async () => {
     const agentPids = procs.filter((p) => p.name.startsWith("worker")).map((p) => p.proc.pid);
+    const applies = applyRequests();
     const current = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "fleet")!;
     api.update({
       ...current,
@@ -254,6 +255,8 @@ describe("operator, three agents and a VES collector", () => {
       status?: { jobs?: { collector: string }[] };
     };
     expect(nm.status?.jobs?.map((j) => j.collector).sort()).toEqual(["cpu", "load", "memory"]);
+    // The edit reached the agents through the profile itself: no NodeMonitor was written for it.
+    expect(applyRequests()).toBe(applies);
     expect(
       procs.filter((p) => p.name.startsWith("worker") && p.proc.exitCode === null).map((p) => p.proc.pid),
     ).toEqual(agentPids);

@@ -4,7 +4,7 @@ import { StatusWriter } from "../../agent/status/writer.ts";
 import { EventRecorder } from "../../kube/events.ts";
 import { renderChart } from "../chart/render.ts";
 import { ManualTimers } from "../helpers/manual-timers.ts";
-import { NM, node, nodeMonitor } from "./fixtures.ts";
+import { MP, NM, node, nodeMonitor } from "./fixtures.ts";
 import { FakeApiServer, serviceAccountUser } from "./index.ts";
 
 // The chart's own RBAC and ValidatingAdmissionPolicy, rendered and loaded into the fake, enforced on requests
@@ -86,12 +86,23 @@ describe("the chart's RBAC and node restriction, enforced", () => {
     ).toBe(403);
   });
 
-  it("gives the agent reads of NodeMonitors and nothing else", async () => {
+  it("gives the agent reads of NodeMonitors and MonitoringProfiles and nothing else", async () => {
     const kc = api.kubeConfig("agent-n1");
     const custom = kc.makeApiClient(CustomObjectsApi);
     expect(await code(custom.listClusterCustomObject({ ...NM, fieldSelector: "metadata.name=n1" }))).toBe(
       200,
     );
+    // The NodeMonitor names profiles; the agent reads their specs, and may not change them.
+    expect(await code(custom.listClusterCustomObject(MP))).toBe(200);
+    expect(
+      await code(
+        custom.patchClusterCustomObject({
+          ...MP,
+          name: "p",
+          body: [{ op: "add", path: "/metadata/labels", value: { x: "y" } }],
+        }),
+      ),
+    ).toBe(403);
     const core = kc.makeApiClient(CoreV1Api);
     const denied = await core
       .listNamespacedSecret({ namespace: NS })

@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeApiServer } from "../fake-apiserver/index.ts";
 
 // The agent in cluster mode, as a process: it watches its NodeMonitor on the fake API server, runs what the
-// spec says, follows spec changes across cut watches and a compacted history, and reports in the status.
+// spec says, follows spec changes across cut watches and a compacted history, and reports in the status. The
+// first NodeMonitors here embed their specs, as operators before the carrier redesign wrote them (an upgrade
+// runs new agents against them); the last block has them name profiles, as the operator writes them now.
 const NODE = "worker-1";
 let api: FakeApiServer;
 let agent: ChildProcess;
@@ -82,7 +84,7 @@ afterAll(async () => {
   await api?.close();
 });
 
-describe("agent in cluster mode", () => {
+describe("agent in cluster mode, NodeMonitors with embedded specs (older operators)", () => {
   it("runs its NodeMonitor's spec and reports Applied in the status", async () => {
     await until(
       () => status()?.conditions?.some((c) => c.type === "Applied" && c.status === "True") ?? false,
@@ -126,7 +128,9 @@ describe("agent in cluster mode", () => {
       "generation 3 with three jobs",
       40_000,
     );
-    expect(status()?.profiles).toEqual([{ name: "host", appliedGeneration: 3, state: "Applied" }]);
+    expect(status()?.profiles).toEqual([
+      { name: "host", appliedGeneration: 3, observedGeneration: 3, state: "Applied" },
+    ]);
     const lists = api.requests.filter(
       (r) =>
         r.method === "GET" &&
@@ -213,4 +217,116 @@ describe("agent on a node no profile selects", () => {
       await api2.close();
     }
   }, 30_000);
+});
+
+describe("agent in cluster mode, NodeMonitors naming profiles", () => {
+  it("runs the generation the operator accepted, keeps it while an edit is unjudged, and stops a profile refused", async () => {
+    const api3 = new FakeApiServer();
+    await api3.start();
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-named-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    await writeFile(kubeconfig, api3.kubeConfig().exportConfig());
+    const mp = api3.create({
+      apiVersion: "vesmon.io/v1alpha1",
+      kind: "MonitoringProfile",
+      metadata: { name: "host" },
+      spec: { collectors: [{ name: "load", interval: "1s" }], sinks: [{ name: "out", stdout: {} }] },
+    });
+    // What the operator writes once it has checked a generation.
+    const accept = (generation: number, verdict = "True") => {
+      const stored = api3.get("vesmon.io/v1alpha1", "MonitoringProfile", "host")!;
+      api3.updateStatus({
+        ...stored,
+        status: {
+          observedGeneration: generation,
+          conditions: [
+            {
+              type: "Accepted",
+              status: verdict,
+              reason: verdict === "True" ? "Valid" : "SecretNotFound",
+              message: verdict === "True" ? "profile accepted" : "refused",
+              observedGeneration: generation,
+              lastTransitionTime: new Date().toISOString(),
+            },
+          ],
+        },
+      });
+    };
+    accept(1);
+    api3.create({
+      apiVersion: "vesmon.io/v1alpha1",
+      kind: "NodeMonitor",
+      metadata: { name: "named-1" },
+      spec: {
+        nodeName: "named-1",
+        configHash: "sha256:00000000000000aa",
+        profiles: [{ name: "host", uid: mp.metadata.uid }],
+      },
+    });
+    const st = () =>
+      (api3.get("vesmon.io/v1alpha1", "NodeMonitor", "named-1") as { status?: Status } | undefined)?.status;
+    const proc = spawn(
+      process.execPath,
+      [
+        join(import.meta.dirname, "../../agent/main.ts"),
+        "--kubeconfig",
+        kubeconfig,
+        "--state-dir",
+        join(dir, "state"),
+        "--listen",
+        "",
+      ],
+      { env: { ...process.env, NODE_NAME: "named-1" }, stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let err = "";
+    proc.stderr?.on("data", (c: Buffer) => {
+      err += c.toString();
+    });
+    const wait = async (check: () => boolean, what: string) => {
+      const end = Date.now() + 20_000;
+      while (!check()) {
+        if (Date.now() > end)
+          throw new Error(`timed out waiting for ${what}; ${JSON.stringify(st())}\n${err.slice(-2000)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await wait(() => st()?.profiles?.[0]?.appliedGeneration === 1, "generation 1 applied");
+      const nmVersion = api3.get("vesmon.io/v1alpha1", "NodeMonitor", "named-1")?.metadata.generation;
+      const edit = (spec: object) => {
+        const stored = api3.get("vesmon.io/v1alpha1", "MonitoringProfile", "host")!;
+        api3.update({ ...stored, spec });
+      };
+      edit({
+        collectors: [
+          { name: "load", interval: "1s" },
+          { name: "memory", interval: "1s" },
+        ],
+        sinks: [{ name: "out", stdout: {} }],
+      });
+      // Not accepted yet: generation 1 keeps running.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(st()?.profiles?.[0]).toMatchObject({ appliedGeneration: 1, state: "Applied" });
+      accept(2);
+      await wait(
+        () => st()?.profiles?.[0]?.appliedGeneration === 2 && st()?.jobs?.length === 2,
+        "generation 2",
+      );
+      // An edit the operator refuses (Accepted False at its generation) is not run, and the profile stops,
+      // as it did when the operator took a refused profile out of the NodeMonitor.
+      edit({ collectors: [{ name: "cpu", interval: "1s" }], sinks: [{ name: "out", stdout: {} }] });
+      accept(3, "False");
+      await wait(
+        () => (st()?.jobs ?? []).every((j) => j.state === "Stopped") || !st()?.jobs?.length,
+        "stopped",
+      );
+      expect(st()?.jobs?.some((j) => j.collector === "cpu")).toBeFalsy();
+      // None of this wrote the NodeMonitor's spec.
+      expect(api3.get("vesmon.io/v1alpha1", "NodeMonitor", "named-1")?.metadata.generation).toBe(nmVersion);
+      expect(proc.exitCode).toBeNull();
+    } finally {
+      proc.kill("SIGKILL");
+      await api3.close();
+    }
+  }, 60_000);
 });
