@@ -150,8 +150,8 @@ export const STATUS_MIN_INTERVAL_MS = 5000;
 /**
  * The per-agent figures of a change, in ms: `latency` from the PATCH to the agent's NodeMonitor status showing the
  * generation applied (with the spec's configHash); `received` from the PATCH to the agent starting the apply
- * (operator and watch, timed by the agent); `operator` from the PATCH to the NodeMonitor spec carrying the
- * generation, as the benchmark's own watch sees it (it runs in the process serving the API, so it can lag the
+ * (operator and watch, timed by the agent); `operator` from the PATCH to the profile's Accepted condition
+ * at that generation (agents run a generation only once it is accepted), as the benchmark's own watch sees it (it runs in the process serving the API, so it can lag the
  * agents' watches by up to ~0.1 s); `apply`; `statusWrite` from the apply's end to the status (rate limit included).
  */
 export type FleetPart = "latency" | "received" | "operator" | "apply" | "statusWrite";
@@ -228,13 +228,13 @@ type Watched = K8sObject & {
     observedGeneration?: number;
     appliedNodes?: number;
     profiles?: ProfileEntry[];
-    conditions?: { type: string; status: string }[];
+    conditions?: { type: string; status: string; observedGeneration?: number }[];
   };
 };
 
-/** When each NodeMonitor's spec and status first showed each generation, and the MonitoringProfile Ready. */
+/** When the profile was accepted at each generation, each NodeMonitor's status first showed it, and Ready. */
 class Tracker {
-  readonly specAt = new Map<string, Map<number, number>>();
+  readonly acceptedAt = new Map<number, number>();
   readonly appliedAt = new Map<string, Map<number, number>>();
   readonly statusWrites = new Map<string, number[]>();
   readonly readyAt = new Map<number, number>();
@@ -253,7 +253,6 @@ class Tracker {
       const byGen = m.get(node) ?? m.set(node, new Map()).get(node)!;
       if (!byGen.has(gen)) byGen.set(gen, now);
     };
-    first(this.specAt, o.spec?.profiles?.find((p) => p.name === PROFILE)?.generation);
     const status = JSON.stringify(o.status ?? null);
     if (o.status && status !== this.#lastStatus.get(node)) {
       this.#lastStatus.set(node, status);
@@ -266,6 +265,9 @@ class Tracker {
 
   profile(o: Watched): void {
     const s = o.status;
+    const accepted = s?.conditions?.find((c) => c.type === "Accepted" && c.status === "True");
+    if (accepted?.observedGeneration !== undefined && !this.acceptedAt.has(accepted.observedGeneration))
+      this.acceptedAt.set(accepted.observedGeneration, Date.now());
     const ready = s?.conditions?.find((c) => c.type === "Ready")?.status === "True";
     if (
       s?.observedGeneration !== undefined &&
@@ -298,8 +300,8 @@ function changeFigures(
   let rateLimited = 0;
   let rateLimitWaitMs = 0;
   let missingStatus = 0;
+  const t1 = tracker.acceptedAt.get(gen);
   for (const n of nodes) {
-    const t1 = tracker.specAt.get(n)?.get(gen);
     const t4 = tracker.appliedAt.get(n)?.get(gen);
     const ap = fleet.applies.find(
       (a) => a.node === n && a.profiles.some((p) => p.name === PROFILE && p.generation === gen),

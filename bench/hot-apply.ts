@@ -255,7 +255,7 @@ export function hotApplyMarkdown(result: HotApplyResult): string {
       c.latency,
     ),
     row("… PATCH → the agent starts applying (operator and watch, timed by the agent)", p.received),
-    row("… of which PATCH → the NodeMonitor spec carries it (operator) ¹", p.operator),
+    row("… of which PATCH → the profile is Accepted at that generation (operator) ¹", p.operator),
     row("… the apply itself", p.apply),
     row("… apply done → the status is seen (StatusWriter, rate limit included)", p.statusWrite),
     row(
@@ -288,14 +288,14 @@ export function hotApplyMarkdown(result: HotApplyResult): string {
     ["the status write", p.statusWrite.median],
   ] as const;
   const dominant = later.every(([, v]) => v < p.received.median)
-    ? "the operator's rendering dominates"
+    ? "the operator's acceptance dominates"
     : `${[...later].sort((a, b) => b[1] - a[1])[0]![0]} dominates`;
   const limitShare = pct(c.rateLimitWaitMs, c.latencySumMs);
   findings.push(
     `- **${c.agents} agents: ${dominant}.** The agents start applying a median ${ms(p.received.median)} ms after the PATCH ` +
-      `(${ms(p.received.min)}–${ms(p.received.max)} ms): the operator server-side-applies the NodeMonitors (8 in flight), one every ` +
-      `${ms(rollout.median / Math.max(1, c.agents - 1))} ms (the fake API server's validation included, in the benchmark's process, on a shared 2-core machine), ` +
-      `so the last node hears of a change ${ms(rollout.median)} ms after the first (median over the changes). Then the apply takes ` +
+      `(${ms(p.received.min)}–${ms(p.received.max)} ms): the operator validates the edit and marks it Accepted (${ms(p.operator.median)} ms median), ` +
+      `and every agent, watching the profile itself, hears of it at once; no NodeMonitor is written, ` +
+      `so the last agent starts ${ms(rollout.median)} ms after the first (median over the changes). Then the apply takes ` +
       `${took(p.apply.median)} and the status write ${took(p.statusWrite.median)} (medians), for ${ms(c.latency.median)} ms median, ${ms(c.latency.p95)} ms p95 and ${ms(c.latency.max)} ms max per agent. ` +
       (c.rateLimited
         ? `The StatusWriter's ${STATUS_MIN_INTERVAL_MS / 1000} s rate limit held back ${c.rateLimited} of ${c.latency.n} agent changes (they had written a status less than ` +
@@ -353,7 +353,7 @@ ${c.agents} agents, **all ${c.agents} in one process** (\`bench/agent-fleet.ts\`
 \`agent/main.ts\` wires it, its own node name and state directory, real collectors on this host's /proc; the process
 used ${c.fleetCpuPercent} % of a core and ${c.fleetRssMiB} MiB RSS). One MonitoringProfile selects every node; it was Ready on all
 ${c.agents} ${Math.round(c.startupMs / 100) / 10} s after creation. Then ${c.changes.length} merge-patches of its spec, 15–20 s apart. Times are read from
-watches on the fake server: the NodeMonitor spec carrying the new profile generation, the NodeMonitor status
+watches on the fake server: the profile's Accepted condition at the new generation, the NodeMonitor status
 showing it Applied with the spec's configHash (what the operator counts), the profile's status Ready; the apply
 start and end come from each agent. The agents write status at most every ${STATUS_MIN_INTERVAL_MS / 1000} s (StatusWriter).
 
