@@ -202,7 +202,8 @@ async function until(cond: () => boolean | Promise<boolean>, ms: number): Promis
   return true;
 }
 
-type Plan = (typeof OPERATOR_SCALE_PLANS)[keyof typeof OPERATOR_SCALE_PLANS];
+/** A plan as `OPERATOR_SCALE_PLANS` holds them. */
+type Plan = OperatorScaleResult["plan"];
 
 /**
  * One size, one repetition: a fresh fake API server with realistic Nodes, the operator until it converges,
@@ -267,7 +268,11 @@ async function measureRun(
     const log$ = followLog(operator);
     const exited = new Promise<never>((_, reject) =>
       operator!.once("exit", (code, signal) =>
-        reject(new Error(`operator exited early (${code ?? signal}): ${log$.warnings.join("; ")}`)),
+        reject(
+          new Error(
+            `operator exited early (${code ?? signal}): ${log$.warnings.join("; ")}\n${log$.tail.join("\n")}`,
+          ),
+        ),
       ),
     );
     exited.catch(() => {});
@@ -429,6 +434,7 @@ async function measureRun(
 function followLog(operator: ChildProcess) {
   const milestones: Record<string, number> = {};
   const warnings: string[] = [];
+  const tail: string[] = [];
   let count = 0;
   let buffered = "";
   operator.stderr!.on("data", (chunk: Buffer) => {
@@ -436,6 +442,8 @@ function followLog(operator: ChildProcess) {
     const lines = buffered.split("\n");
     buffered = lines.pop() ?? "";
     for (const line of lines) {
+      tail.push(line);
+      if (tail.length > 40) tail.shift();
       const entry = (() => {
         try {
           return JSON.parse(line) as { level?: number; msg?: string; err?: string };
@@ -452,6 +460,8 @@ function followLog(operator: ChildProcess) {
   });
   return {
     warnings,
+    /** The last 40 lines, for a failure's report. */
+    tail,
     warningCount: () => count,
     /** Seconds from `since` to the first `msg` line, or null. */
     at: (msg: string, since: number) =>
@@ -469,9 +479,17 @@ export async function measureOperatorScale(opts: {
   root: string;
   quick: boolean;
   log: (l: string) => void;
+  /** Overrides the plan's node counts (`node bench/operator-scale.ts --nodes 1000`). */
+  nodeCounts?: readonly number[];
+  /** Overrides the plan's Node status updates per second (`--churn 0` for none). */
+  churnPerSecond?: number;
 }): Promise<OperatorScaleResult> {
   const mode = opts.quick ? "quick" : "full";
-  const plan = OPERATOR_SCALE_PLANS[mode];
+  const plan = {
+    ...OPERATOR_SCALE_PLANS[mode],
+    ...(opts.nodeCounts ? { nodeCounts: opts.nodeCounts } : {}),
+    ...(opts.churnPerSecond !== undefined ? { churnPerSecond: opts.churnPerSecond } : {}),
+  };
   const children = new Set<ChildProcess>();
   const killAll = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
@@ -519,10 +537,16 @@ export async function measureOperatorScale(opts: {
 }
 
 if (import.meta.main) {
+  const at = process.argv.indexOf("--nodes");
+  const nodesArg = at > 0 ? process.argv[at + 1] : undefined;
+  const churnAt = process.argv.indexOf("--churn");
+  const churnArg = churnAt > 0 ? process.argv[churnAt + 1] : undefined;
   const root = join(dirname(fileURLToPath(import.meta.url)), "..");
   const result = await measureOperatorScale({
     root,
     quick: process.argv.includes("--quick"),
+    ...(nodesArg ? { nodeCounts: nodesArg.split(",").map(Number) } : {}),
+    ...(churnArg !== undefined ? { churnPerSecond: Number(churnArg) } : {}),
     log: (l) => process.stderr.write(`${l}\n`),
   });
   process.stdout.write(operatorScaleMarkdown(result));
