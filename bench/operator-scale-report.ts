@@ -306,8 +306,8 @@ the profiles the benchmark's own label matching expects, no other NodeMonitor ex
 \`observedGeneration\` equal to its generation and \`selectedNodes\` equal to the expected count. (Nothing about what a
 NodeMonitor embeds is checked, so the same test holds for either carrier design.) Then start the agents and wait until each has applied its profiles;
 then the **steady phase**: ${result.plan.churnPerSecond} Node status updates/s (a 5000-node fleet whose kubelets report every 5 minutes), status only,
-spread over the nodes, each moving the conditions' heartbeats, committed by the fake as a PUT to \`nodes/<name>/status\`
-is (a new resourceVersion, and a MODIFIED event to every watcher, metadata-only ones included); CPU is measured over ${medSteady.toFixed(0)} s of it.
+spread over the nodes, each moving the conditions' heartbeats, committed by the fake as it commits a PUT to
+\`nodes/<name>/status\` (a new resourceVersion, and a MODIFIED event to every watcher, metadata-only ones included); CPU is measured over ${medSteady.toFixed(0)} s of it.
 With the churn still running, one profile's \`events.measurementInterval\` is changed: the **change-to-agent latency** runs from
 that update to the return of each selected agent's apply of a configuration holding the new generation (the agent itself, not
 an operator write, is observed); the **window** of the change closes once the operator has written nothing but Lease renewals
