@@ -85,6 +85,8 @@ export interface OperatorScaleRun {
   };
   operatorWarnings: number;
   warningSamples: string[];
+  /** Each time the operator exited (it exits when it loses its lease) and was started again, as a kubelet would. */
+  operatorRestarts?: { afterSeconds: number; why: string }[];
 }
 
 /** Everything one operator-scale run measured. */
@@ -279,6 +281,11 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
         `- **Repeated writes.** Until convergence at ${last.nodes} nodes ${repeats.map(([k, n]) => `${n} writes to ${k}`).join(", ")} repeated the previous write to the same object byte for byte.`,
       );
   }
+  for (const r of runs)
+    if (r.operatorRestarts?.length)
+      findings.push(
+        `- **The operator exited ${r.operatorRestarts.length} time${r.operatorRestarts.length > 1 ? "s" : ""} at ${r.nodes} nodes** and was started again (as a kubelet restarts it): ${r.operatorRestarts.map((x) => `after ${x.afterSeconds.toFixed(0)} s (${x.why})`).join("; ")}. Its figures include the restarts.`,
+      );
   const warnings = runs.filter((r) => r.operatorWarnings > 0);
   const medSteady = median(runs.map((r) => r.steady.seconds));
   return `## Operator scale

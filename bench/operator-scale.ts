@@ -1,4 +1,4 @@
-import { type ChildProcess, execFile, fork, spawn } from "node:child_process";
+import { type ChildProcess, execFile, fork } from "node:child_process";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -30,7 +30,8 @@ import {
   type Reconciles,
   type RequestCounts,
 } from "./operator-scale-report.ts";
-import { cpuSeconds, freePort, rssMiB, terminate } from "./proc.ts";
+import { OperatorSupervisor } from "./operator-supervisor.ts";
+import { cpuSeconds, freePort, terminate } from "./proc.ts";
 import { builtEntry } from "./setup.ts";
 
 export type {
@@ -102,6 +103,7 @@ class FakeServerProcess {
 
   call<T>(c: DistributiveOmit<FakeCommand, "id">): Promise<T> {
     const id = ++this.#seq;
+    if (!this.child.connected) return Promise.reject(new Error("fake API server is gone"));
     return new Promise<T>((resolve, reject) => {
       this.#waiting.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.child.send({ ...c, id });
@@ -242,7 +244,7 @@ async function measureRun(
   const kubeconfig = join(dir, "kubeconfig");
   const fake = new FakeServerProcess(root, kubeconfig);
   opts.track(fake.child);
-  let operator: ChildProcess | undefined;
+  let supervisor: OperatorSupervisor | undefined;
   let fleet: AgentFleet | undefined;
   try {
     await fake.ready;
@@ -254,28 +256,15 @@ async function measureRun(
     const port = await freePort();
     const before = await fake.mark();
     const started = Date.now();
-    operator = spawn(
-      process.execPath,
+    const operator = new OperatorSupervisor(
+      builtEntry(root, "operator/main"),
       [
-        builtEntry(root, "operator/main"),
         ...["--kubeconfig", kubeconfig, "--namespace", BENCH_NAMESPACE, "--identity", "bench-operator"],
         ...["--listen", `127.0.0.1:${port}`],
       ],
-      { stdio: ["ignore", "ignore", "pipe"] },
+      opts.track,
     );
-    opts.track(operator);
-    const pid = operator.pid!;
-    const log$ = followLog(operator);
-    const exited = new Promise<never>((_, reject) =>
-      operator!.once("exit", (code, signal) =>
-        reject(
-          new Error(
-            `operator exited early (${code ?? signal}): ${log$.warnings.join("; ")}\n${log$.tail.join("\n")}`,
-          ),
-        ),
-      ),
-    );
-    exited.catch(() => {});
+    supervisor = operator;
     const progress = (what: string, since: number) => async () => {
       const m = await fake.mark();
       log(
@@ -284,13 +273,10 @@ async function measureRun(
       );
     };
     const timeout = plan.convergeTimeoutSeconds * 1000;
-    const done = await Promise.race([
-      fake.converged(epoch, timeout, progress("converging", started)),
-      exited,
-    ]);
+    const done = await fake.converged(epoch, timeout, progress("converging", started));
     const atConverged = await fake.mark();
-    const cpuConverged = await cpuSeconds(pid);
-    const rssConverged = await rssMiB(pid);
+    const cpuConverged = await operator.cpuSeconds();
+    const rssConverged = await operator.rssMiB();
     const metricsConverged = await scrape(port);
     const counts = (from: number, to: number) => fake.call<RequestCounts>({ cmd: "counts", from, to });
     const initialCounts = await counts(before.index, done?.index ?? atConverged.index);
@@ -324,13 +310,13 @@ async function measureRun(
     await fake.call({ cmd: "churn", perSecond: plan.churnPerSecond });
     await sleep(2000);
     const steadyFrom = await fake.mark();
-    const cpuSteady0 = await cpuSeconds(pid);
+    const cpuSteady0 = await operator.cpuSeconds();
     const fleetCpu0 = await cpuSeconds(fleet.pid);
     await sleep(plan.steadySeconds * 1000);
     const steadyTo = await fake.mark();
-    const cpuSteady1 = await cpuSeconds(pid);
+    const cpuSteady1 = await operator.cpuSeconds();
     const fleetCpu1 = await cpuSeconds(fleet.pid);
-    const rssSteady = await rssMiB(pid);
+    const rssSteady = await operator.rssMiB();
     const steadyWall = (steadyTo.at - steadyFrom.at) / 1000;
     const percent = (cpu: number, seconds: number) => round((cpu / seconds) * 100, 1);
 
@@ -341,26 +327,23 @@ async function measureRun(
     generations.set(CHANGED_PROFILE, 2);
     epoch = await fake.call<number>({ cmd: "expect", ...expectation() });
     const beforeChange = await fake.mark();
-    const cpuBeforeChange = await cpuSeconds(pid);
+    const cpuBeforeChange = await operator.cpuSeconds();
     const metricsBeforeChange = await scrape(port);
     const update = await fake.call<{ at: number; generation: number }>({
       cmd: "update",
       object: { ...changed, spec },
     });
     if (update.generation !== 2) throw new Error(`profile generation is ${update.generation}, not 2`);
-    const redone = await Promise.race([
-      fake.converged(epoch, timeout, progress("reconverging", update.at)),
-      exited,
-    ]);
+    const redone = await fake.converged(epoch, timeout, progress("reconverging", update.at));
     await until(() => allApplied(2), 120_000);
     // The window closes once the operator has written nothing but Lease renewals for 3 s (60 s at most).
     await until(async () => Date.now() - (await fake.mark()).lastOperatorWriteAt >= 3000, 60_000);
     const afterChange = await fake.mark();
-    const cpuAfterChange = await cpuSeconds(pid);
+    const cpuAfterChange = await operator.cpuSeconds();
     const metricsAfterChange = await scrape(port);
     const changeCounts = await counts(beforeChange.index, afterChange.index);
     await fake.call({ cmd: "churn", perSecond: 0 });
-    const rssEnd = await rssMiB(pid);
+    const rssEnd = await operator.rssMiB();
     const applied = appliedAt(fleet, CHANGED_PROFILE, 2);
     const latencies = [...applied.values()].map((a) => a.end - update.at);
     const affected = [...selection.values()].filter((v) => v.includes(CHANGED_PROFILE)).length;
@@ -383,8 +366,8 @@ async function measureRun(
       },
       nodeMonitors: perNode.filter((n) => n > 0).length,
       sizes,
-      syncedSeconds: log$.at("informers synced", started),
-      leadingSeconds: log$.at("leading", started),
+      syncedSeconds: since(operator.milestones["informers synced"], started),
+      leadingSeconds: since(operator.milestones.leading, started),
       convergeSeconds: done ? round((done.at - started) / 1000) : null,
       pendingAtEnd: done
         ? undefined
@@ -418,56 +401,27 @@ async function measureRun(
         apiServerCpuSeconds: apiCpu(beforeChange, afterChange),
         reconciles: reconciles(metricsBeforeChange, metricsAfterChange),
       },
-      operatorWarnings: log$.warningCount(),
-      warningSamples: [...log$.warnings],
+      operatorWarnings: operator.warningCount,
+      warningSamples: [...operator.warnings],
+      operatorRestarts: operator.exits.map((e) => ({
+        afterSeconds: round((e.at - started) / 1000, 1),
+        why: `${e.code ?? e.signal}: ${e.lastLines.filter((l) => /"level":[45]0/.test(l)).join(" ")}`.slice(
+          0,
+          400,
+        ),
+      })),
     };
   } finally {
     if (fleet) await fleet.stop().catch(() => {});
-    if (operator) await terminate(operator);
+    if (supervisor) await supervisor.stop();
     await fake.call({ cmd: "close" }).catch(() => {});
     await terminate(fake.child);
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Follows the operator's JSON log on stderr: when milestones were logged, and its warnings. */
-function followLog(operator: ChildProcess) {
-  const milestones: Record<string, number> = {};
-  const warnings: string[] = [];
-  const tail: string[] = [];
-  let count = 0;
-  let buffered = "";
-  operator.stderr!.on("data", (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const lines = buffered.split("\n");
-    buffered = lines.pop() ?? "";
-    for (const line of lines) {
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      const entry = (() => {
-        try {
-          return JSON.parse(line) as { level?: number; msg?: string; err?: string };
-        } catch {
-          return { level: 50, msg: line };
-        }
-      })();
-      if (entry.msg === "informers synced" || entry.msg === "leading") milestones[entry.msg] ??= Date.now();
-      if ((entry.level ?? 0) >= 40) {
-        count++;
-        if (warnings.length < 5) warnings.push(`${entry.msg}${entry.err ? `: ${entry.err}` : ""}`);
-      }
-    }
-  });
-  return {
-    warnings,
-    /** The last 40 lines, for a failure's report. */
-    tail,
-    warningCount: () => count,
-    /** Seconds from `since` to the first `msg` line, or null. */
-    at: (msg: string, since: number) =>
-      milestones[msg] === undefined ? null : round((milestones[msg] - since) / 1000),
-  };
-}
+/** Seconds from `since` to `at`, or null when `at` never happened. */
+const since = (at: number | undefined, from: number) => (at === undefined ? null : round((at - from) / 1000));
 
 /**
  * Measures the real operator process (`node dist/operator/main.js`) against the fake API server in a child
