@@ -259,7 +259,7 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
     last?.sizes.embedsSpecs === undefined
       ? ""
       : last.sizes.embedsSpecs
-        ? "At this commit a NodeMonitor **embeds the spec of every profile that selects its node**, so a profile edit rewrites every NodeMonitor it selects: these are the figures of the design before the carrier redesign (NodeMonitors that name their profiles, agents that watch MonitoringProfiles). The same command measures the redesign once it is merged."
+        ? "At this commit a NodeMonitor **embeds the spec of every profile that selects its node**, so a profile edit rewrites every NodeMonitor it selects: these are the figures of the design before the carrier redesign (NodeMonitors that name their profiles, agents that watch MonitoringProfiles). **To be re-measured after that redesign merges** (`npm run bench -- --only operator-scale`): every table below, above all the NodeMonitor size, the writes and bytes per profile change, the change-to-agent latency and the RSS peak, which are the figures it is meant to change."
         : "At this commit a NodeMonitor **names** the profiles that select its node and agents read the profiles themselves.";
   const findings: string[] = [];
   if (last) {
