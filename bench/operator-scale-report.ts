@@ -76,7 +76,7 @@ export interface OperatorScaleRun {
     agentLatency: LatencySpread;
     /** Agents that had not applied it when the benchmark stopped waiting (120 s). */
     agentsMissing: number;
-    /** From the update until the operator had written nothing but Lease renewals for 3 s. */
+    /** From the update until the operator had written nothing but Lease renewals for 10 s. */
     windowSeconds: number;
     requests: RequestCounts;
     operatorCpuSeconds: number;
@@ -86,7 +86,7 @@ export interface OperatorScaleRun {
   operatorWarnings: number;
   warningSamples: string[];
   /** Each time the operator exited (it exits when it loses its lease) and was started again, as a kubelet would. */
-  operatorRestarts?: { afterSeconds: number; why: string }[];
+  operatorRestarts?: { afterSeconds: number; phase?: string; why: string }[];
 }
 
 /** Everything one operator-scale run measured. */
@@ -284,7 +284,7 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
   for (const r of runs)
     if (r.operatorRestarts?.length)
       findings.push(
-        `- **The operator exited ${r.operatorRestarts.length} time${r.operatorRestarts.length > 1 ? "s" : ""} at ${r.nodes} nodes** and was started again (as a kubelet restarts it): ${r.operatorRestarts.map((x) => `after ${x.afterSeconds.toFixed(0)} s (${x.why})`).join("; ")}. Its figures include the restarts.`,
+        `- **The operator exited ${r.operatorRestarts.length} time${r.operatorRestarts.length > 1 ? "s" : ""} at ${r.nodes} nodes** and was started again (as a kubelet restarts it): ${r.operatorRestarts.map((x) => `after ${x.afterSeconds.toFixed(0)} s${x.phase ? `, ${x.phase}` : ""} (${x.why})`).join("; ")}. The figures of that phase include the restart and the resync after it.`,
       );
   const warnings = runs.filter((r) => r.operatorWarnings > 0);
   const medSteady = median(runs.map((r) => r.steady.seconds));
@@ -311,14 +311,14 @@ second or prints to stdout; they run the real collectors on this host's \`/proc\
 **Method.** Seed the fake, start the operator and wait until it has **converged**: every node's NodeMonitor names exactly
 the profiles the benchmark's own label matching expects, no other NodeMonitor exists, and every profile's status has
 \`observedGeneration\` equal to its generation and \`selectedNodes\` equal to the expected count. (Nothing about what a
-NodeMonitor embeds is checked, so the same test holds for either carrier design.) Then start the agents and wait until each has applied its profiles;
-then the **steady phase**: ${result.plan.churnPerSecond} Node status updates/s (a 5000-node fleet whose kubelets report every 5 minutes), status only,
+NodeMonitor embeds is checked, so the same test holds for either carrier design.) Then start the agents, wait until each has applied its profiles
+and the operator has written nothing but Lease renewals for 5 s; then the **steady phase**: ${result.plan.churnPerSecond} Node status updates/s (a 5000-node fleet whose kubelets report every 5 minutes), status only,
 spread over the nodes, each moving the conditions' heartbeats, committed by the fake as it commits a PUT to
 \`nodes/<name>/status\` (a new resourceVersion, and a MODIFIED event to every watcher, metadata-only ones included); CPU is measured over ${medSteady.toFixed(0)} s of it.
 With the churn still running, one profile's \`events.measurementInterval\` is changed: the **change-to-agent latency** runs from
 that update to the return of each selected agent's apply of a configuration holding the new generation (the agent itself, not
 an operator write, is observed); the **window** of the change closes once the operator has written nothing but Lease renewals
-for 3 s, and every write in it is counted by resource with its body's bytes (compact JSON). CPU is \`utime+stime\` from
+for 10 s, and every write in it is counted by resource with its body's bytes (compact JSON). CPU is \`utime+stime\` from
 \`/proc\`; the fake's own bookkeeping (convergence checks, request counting) is taken out of its CPU, the status updates it
 makes as the kubelets are not. RSS is VmHWM (peak, over the whole run) and VmRSS after the steady phase.
 

@@ -278,6 +278,8 @@ async function measureRun(
     const cpuConverged = await operator.cpuSeconds();
     const rssConverged = await operator.rssMiB();
     const metricsConverged = await scrape(port);
+    const quiet = (forMs: number, atMostMs: number) =>
+      until(async () => Date.now() - (await fake.mark()).lastOperatorWriteAt >= forMs, atMostMs);
     const counts = (from: number, to: number) => fake.call<RequestCounts>({ cmd: "counts", from, to });
     const initialCounts = await counts(before.index, done?.index ?? atConverged.index);
     const sizes = await fake.call<ObjectSizes>({ cmd: "sizes" });
@@ -307,6 +309,9 @@ async function measureRun(
     );
 
     // Steady: nothing changes but the Nodes' status, as kubelets report it.
+    // Let the operator settle first (the agents' first status reports, a restart's resync), so the steady
+    // phase measures steadiness.
+    await quiet(5000, 60_000);
     await fake.call({ cmd: "churn", perSecond: plan.churnPerSecond });
     await sleep(2000);
     const steadyFrom = await fake.mark();
@@ -336,8 +341,9 @@ async function measureRun(
     if (update.generation !== 2) throw new Error(`profile generation is ${update.generation}, not 2`);
     const redone = await fake.converged(epoch, timeout, progress("reconverging", update.at));
     await until(() => allApplied(2), 120_000);
-    // The window closes once the operator has written nothing but Lease renewals for 3 s (60 s at most).
-    await until(async () => Date.now() - (await fake.mark()).lastOperatorWriteAt >= 3000, 60_000);
+    // The window closes once the operator has written nothing but Lease renewals for 10 s (180 s at most): under
+    // load a rollout can pause for seconds between writes, and a shorter wait would cut it off.
+    await quiet(10_000, 180_000);
     const afterChange = await fake.mark();
     const cpuAfterChange = await operator.cpuSeconds();
     const metricsAfterChange = await scrape(port);
@@ -405,10 +411,15 @@ async function measureRun(
       warningSamples: [...operator.warnings],
       operatorRestarts: operator.exits.map((e) => ({
         afterSeconds: round((e.at - started) / 1000, 1),
-        why: `${e.code ?? e.signal}: ${e.lastLines.filter((l) => /"level":[45]0/.test(l)).join(" ")}`.slice(
-          0,
-          400,
-        ),
+        phase:
+          e.at < (done?.at ?? Number.POSITIVE_INFINITY)
+            ? "converging"
+            : e.at < update.at
+              ? "agents and steady phase"
+              : e.at <= afterChange.at
+                ? "profile change"
+                : "after the change",
+        why: `exit ${e.code ?? e.signal}: ${e.lastLines.join("; ")}`.slice(0, 300),
       })),
     };
   } finally {

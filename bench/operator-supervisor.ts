@@ -5,7 +5,7 @@ import { cpuSeconds, rssMiB, terminate } from "./proc.ts";
 // container: the operator exits when it loses its lease (operator/main.ts), and on a machine shared with
 // other work that can happen mid-run. CPU and peak RSS add up over every process it ran as.
 
-/** One exit of the operator: when, why, and its last log lines. */
+/** One exit of the operator: when, why, and the last warnings and errors it logged. */
 export interface OperatorExit {
   at: number;
   code: number | null;
@@ -71,7 +71,7 @@ export class OperatorSupervisor {
     });
     child.once("exit", (code, signal) => {
       if (this.#stopped) return;
-      this.exits.push({ at: Date.now(), code, signal, lastLines: this.#tail.slice(-10) });
+      this.exits.push({ at: Date.now(), code, signal, lastLines: this.#tail.splice(0) });
       this.#cpuDone += this.#lastCpu;
       this.#peakDone = Math.max(this.#peakDone, this.#lastPeak);
       this.#lastCpu = 0;
@@ -81,14 +81,15 @@ export class OperatorSupervisor {
   }
 
   #line(line: string): void {
-    this.#tail.push(line);
-    if (this.#tail.length > 40) this.#tail.shift();
     let entry: LogEntry;
     try {
       entry = JSON.parse(line) as LogEntry;
     } catch {
       entry = { level: 50, msg: line };
     }
+    // The warnings and errors of the live process: what an exit is explained by.
+    if ((entry.level ?? 0) >= 40) this.#tail.push(`${entry.msg}${entry.err ? `: ${entry.err}` : ""}`);
+    if (this.#tail.length > 5) this.#tail.shift();
     if (entry.msg && this.#milestoneMessages.includes(entry.msg)) this.milestones[entry.msg] ??= Date.now();
     if ((entry.level ?? 0) >= 40) {
       this.warningCount++;
