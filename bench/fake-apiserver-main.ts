@@ -129,6 +129,11 @@ async function main(): Promise<void> {
   let converged = true;
   let bookkeeping = 0;
   const bytes: number[] = [];
+  /** Each NodeMonitor's size as last read back, and whether any carried its profiles' specs. */
+  const nmBytes = new Map<string, number>();
+  let embedsSpecs = false;
+  /** The Nodes seedNodes made, which the churn reports for. */
+  const nodeNames: string[] = [];
   let lastOperatorWriteAt = 0;
   let churn: ReturnType<typeof setInterval> | undefined;
   let churnUpdates = 0;
@@ -172,8 +177,14 @@ async function main(): Promise<void> {
     }
     for (const name of dirtyNodes) {
       const obj = getNm(name) as { spec?: { profiles?: { name: string }[] } } | undefined;
-      if (obj) existing.add(name);
-      else existing.delete(name);
+      if (obj) {
+        existing.add(name);
+        nmBytes.set(name, Buffer.byteLength(JSON.stringify(obj)));
+        embedsSpecs ||= (obj.spec?.profiles ?? []).some((p) => (p as { spec?: unknown }).spec !== undefined);
+      } else {
+        existing.delete(name);
+        nmBytes.delete(name);
+      }
       const want = nodes.get(name);
       if (want === undefined) continue;
       const have = obj ? nodeMonitorKey(obj.spec?.profiles ?? []) : undefined;
@@ -222,8 +233,8 @@ async function main(): Promise<void> {
     if (churn) clearInterval(churn);
     churn = undefined;
     if (perSecond <= 0) return;
-    const names = server.list("v1", "Node").map((n) => n.metadata.name);
-    if (names.length === 0) throw new Error("no Node to churn");
+    const names = nodeNames;
+    if (names.length === 0) throw new Error("no Node to churn: seedNodes first");
     // Catch up from a start time rather than count ticks, so a late timer does not lower the rate.
     const since = Date.now();
     const base = churnUpdates;
@@ -240,7 +251,8 @@ async function main(): Promise<void> {
         return c.objects.length;
       case "seedNodes": {
         const heartbeat = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
-        for (let i = 0; i < c.count; i++) server.create(benchNode(i, heartbeat));
+        for (let i = 0; i < c.count; i++)
+          nodeNames.push(server.create(benchNode(i, heartbeat)).metadata.name);
         return c.count;
       }
       case "churn":
@@ -301,19 +313,27 @@ async function main(): Promise<void> {
         return out;
       }
       case "sizes": {
-        const size = (o: K8sObject) => Buffer.byteLength(JSON.stringify(o));
-        const stored = server.list("vesmon.io/v1alpha1", "NodeMonitor");
-        const nms = stored.map(size);
-        const embedsSpecs = stored.some((o) =>
-          ((o.spec as { profiles?: { spec?: unknown }[] } | undefined)?.profiles ?? []).some(
-            (p) => p.spec !== undefined,
-          ),
+        // From the sizes noted as each NodeMonitor was read back, and a sample of Nodes: serialising every
+        // object at once would stall this process for seconds at 5000 nodes, and the operator's lease with it.
+        const nms = [...nmBytes.values()];
+        const sample = server.list(
+          "v1",
+          "Node",
+          undefined,
+          (() => {
+            let k = 0;
+            return () => k++ % 100 === 0;
+          })(),
         );
-        const nodeSizes = server.list("v1", "Node").map(size);
+        const nodeSizes = sample.map((o) => Buffer.byteLength(JSON.stringify(o)));
         const mean = (v: number[]) => (v.length ? Math.round(v.reduce((a, b) => a + b, 0) / v.length) : 0);
         return {
-          nodeMonitors: { count: nms.length, meanBytes: mean(nms), maxBytes: Math.max(0, ...nms) },
-          nodes: { count: nodeSizes.length, meanBytes: mean(nodeSizes) },
+          nodeMonitors: {
+            count: nms.length,
+            meanBytes: mean(nms),
+            maxBytes: nms.reduce((a, b) => Math.max(a, b), 0),
+          },
+          nodes: { count: nodeNames.length, meanBytes: mean(nodeSizes) },
           embedsSpecs,
         } satisfies ObjectSizes;
       }
