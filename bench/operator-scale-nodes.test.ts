@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { benchNode, nodeLabels } from "./operator-scale-fixture.ts";
+import { agentNodes } from "./operator-scale.ts";
+import {
+  benchNode,
+  benchNodes,
+  benchProfiles,
+  CHANGED_PROFILE,
+  expectedSelection,
+  nodeLabels,
+} from "./operator-scale-fixture.ts";
 import { heartbeatStatus, IMAGES_PER_NODE } from "./operator-scale-nodes.ts";
 
 const AT = "2026-12-02T10:00:00Z";
@@ -57,5 +65,17 @@ describe("realistic bench Nodes", () => {
       });
     expect(strip(later)).toBe(strip(status));
     expect(bytes(later)).toBe(bytes(status));
+  });
+});
+
+describe("agent placement", () => {
+  it("spreads the agents over the nodes the changed profile selects", () => {
+    const selection = expectedSelection(benchNodes(5000), benchProfiles());
+    const nodes = agentNodes(selection, 50);
+    expect(new Set(nodes).size).toBe(50);
+    for (const n of nodes) expect(selection.get(n)).toContain(CHANGED_PROFILE);
+    const selected = [...selection].filter(([, p]) => p.includes(CHANGED_PROFILE)).map(([n]) => n);
+    // The last agent sits in the last tenth of the selected nodes, not among the first 50.
+    expect(selected.indexOf(nodes.at(-1)!)).toBeGreaterThan(selected.length * 0.9);
   });
 });

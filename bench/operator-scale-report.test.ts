@@ -35,7 +35,7 @@ const run = (nodes: number, over: Partial<OperatorScaleRun> = {}): OperatorScale
   rssConvergedPeakMiB: 300,
   rssPeakMiB: 346,
   rssSteadyMiB: 344,
-  agents: { count: 50, startSeconds: 6.4 },
+  agents: { count: 50, startSeconds: 6.4, placement: "spread" },
   steady: {
     seconds: 30,
     nodeUpdatesPerSecond: 17.1,
@@ -118,7 +118,9 @@ describe("operator-scale report", () => {
       "| 1000",
       "| 5000",
     ]);
-    expect(md).toContain("| 1000 | 333 | **4.8 / 8.9** | 0.1 | **367**: 334 / 31 / 2 / 0 | **2130** | 141 |");
+    expect(md).toContain(
+      "| 1000 | 333 | **4.8 / 8.9** | 29.0¹ | 0.1 | **367**: 334 / 31 / 2 / 0 | **2130** | 141 |",
+    );
     expect(md).toContain("| goal at 5000 nodes |");
     expect(md).toContain("| operator RSS peak | ≤ 250 MiB | 716 MiB | **no** |");
     expect(md).toContain("| operator CPU under churn | ≤ 5 % of a core | 3.5 % | yes |");
@@ -138,5 +140,12 @@ describe("operator-scale report", () => {
     expect(md).toContain(
       "| one profile's change reaches every selected agent | ≤ 5 s | 1.5 s (max of 48) | **no** |",
     );
+  });
+
+  it("judges no latency goal from agents that sat on the first nodes a rollout reaches", () => {
+    const first = run(1000, { agents: { count: 50, startSeconds: 5 } });
+    const md = operatorScaleMarkdown(result([first]));
+    expect(md).toContain("on the first nodes only; the operator's last write came after 29 s) | – |");
+    expect(md).toContain("**the first nodes** (in name order)");
   });
 });

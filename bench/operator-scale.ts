@@ -161,17 +161,17 @@ function reconciles(before: Record<string, number>, after: Record<string, number
 export const FLEET_AGENTS = 50;
 
 /**
- * The nodes the agents run on: the first `count` the changed profile selects, leaving out the control plane,
- * the libvirt hosts (no libvirtd here: their virt collector would only fail) and the nodes of profiles that
- * collect every second or print to stdout, so the agents cost about what a real worker's does.
+ * The nodes the agents run on: `count` of those the changed profile selects, spread evenly over them in name
+ * order (a rollout that goes through the nodes in order reaches its last agent near its end), leaving out the
+ * control plane, the libvirt hosts (no libvirtd here: their virt collector would only fail) and the nodes of
+ * profiles that collect every second or print to stdout, so the agents cost about what a real worker's does.
  */
 export function agentNodes(selection: ReadonlyMap<string, readonly string[]>, count: number): string[] {
   const quiet = (names: readonly string[]) =>
     names.includes(CHANGED_PROFILE) && !names.some((n) => /nfvi|^vms-|canary|debug|control-plane/.test(n));
-  return [...selection]
-    .filter(([, names]) => quiet(names))
-    .slice(0, count)
-    .map(([node]) => node);
+  const eligible = [...selection].filter(([, names]) => quiet(names)).map(([node]) => node);
+  const step = Math.max(1, eligible.length / count);
+  return Array.from({ length: Math.min(count, eligible.length) }, (_, k) => eligible[Math.floor(k * step)]!);
 }
 
 /** Writes the Secrets' keys as `<dir>/<secret>/<key>`, the layout the agent reads credentials from. */
@@ -386,7 +386,7 @@ async function measureRun(
       rssConvergedPeakMiB: round(rssConverged.peak, 1),
       rssPeakMiB: round(rssEnd.peak, 1),
       rssSteadyMiB: round(rssSteady.now, 1),
-      agents: { count: agentsOn.length, startSeconds: agentsStartSeconds },
+      agents: { count: agentsOn.length, startSeconds: agentsStartSeconds, placement: "spread" },
       steady: {
         seconds: round(steadyWall, 1),
         nodeUpdatesPerSecond: round((steadyTo.churnUpdates - steadyFrom.churnUpdates) / steadyWall, 1),
@@ -402,6 +402,7 @@ async function measureRun(
         agentLatency: lat,
         agentsMissing: agentsOn.length - applied.size,
         windowSeconds: round((afterChange.at - update.at) / 1000, 1),
+        lastWriteSeconds: round((afterChange.lastOperatorWriteAt - update.at) / 1000, 1),
         requests: changeCounts,
         operatorCpuSeconds: round(cpuAfterChange - cpuBeforeChange),
         apiServerCpuSeconds: apiCpu(beforeChange, afterChange),
