@@ -69,15 +69,20 @@ export class AgentFleet {
     });
   }
 
-  /** Starts `count` agents named `worker-1`… in a child process; resolves once every one has started. */
+  /**
+   * Starts `count` agents in a child process, on the nodes `nodes` names or else `worker-1`…; resolves once
+   * every one has started.
+   */
   static async start(opts: {
     kubeconfig: string;
     dir: string;
     count: number;
     logFile: string;
+    nodes?: readonly string[];
   }): Promise<AgentFleet> {
     const fd = openSync(opts.logFile, "a");
     const args = ["--kubeconfig", opts.kubeconfig, "--dir", opts.dir, "--count", String(opts.count)];
+    if (opts.nodes) args.push("--nodes", opts.nodes.join(","));
     const child = spawn(process.execPath, [import.meta.filename, ...args], {
       stdio: ["ignore", fd, fd, "ipc"],
     });
@@ -124,14 +129,20 @@ export class AgentFleet {
 
 async function runFleet(): Promise<void> {
   const { values } = parseArgs({
-    options: { kubeconfig: { type: "string" }, dir: { type: "string" }, count: { type: "string" } },
+    options: {
+      kubeconfig: { type: "string" },
+      dir: { type: "string" },
+      count: { type: "string" },
+      nodes: { type: "string" },
+    },
   });
+  const names = values.nodes?.split(",") ?? [];
   const dir = values.dir!;
   const log = createLogger("vesmon-agent-fleet", process.env.AGENT_LOG_LEVEL ?? "info");
   const send = (m: ToParent) => process.send?.(m);
   const agents: { node: string; agent: Agent; stop: () => void; flush: () => Promise<void> }[] = [];
   for (let i = 1; i <= Number(values.count); i++) {
-    const node = `worker-${i}`;
+    const node = names[i - 1] ?? `worker-${i}`;
     const nodeLog = log.child({ node });
     await mkdir(join(dir, node), { recursive: true });
     const agent = new Agent({

@@ -1,12 +1,16 @@
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { FakeApiServer, type K8sObject, type RecordedRequest } from "../test/fake-apiserver/index.ts";
+import { benchNode } from "./operator-scale-fixture.ts";
+import { heartbeatStatus } from "./operator-scale-nodes.ts";
 
 // The fake API server of the operator-scale benchmark, in a process of its own so that its CPU is not
 // counted with the benchmark's or the operator's. The parent (bench/operator-scale.ts) forks it with an IPC
 // channel, seeds it through the direct API (not recorded as requests), and is told when the stored state
 // meets the expectation it sent. Convergence is followed from the recorded write requests: every write to a
 // NodeMonitor or a profile status marks that object to be read back, so a check never walks the whole store.
+// It also plays the kubelets: realistic Nodes seeded here (not sent over IPC), and their periodic status
+// reports, status-only updates through the store as kube-apiserver commits a PUT to nodes/<name>/status.
 
 /** What the parent expects of one profile's status. */
 export interface ProfileExpectation {
@@ -17,18 +21,35 @@ export interface ProfileExpectation {
 /** Commands from the parent; each is answered with a `reply` carrying the same id. */
 export type FakeCommand =
   | { id: number; cmd: "seed"; objects: K8sObject[] }
+  /** Creates nodes 0…count-1 as a kubelet leaves them (about 15 KB each). */
+  | { id: number; cmd: "seedNodes"; count: number }
+  /** Starts kubelet-like status reports at `perSecond` updates/s, round robin over the Nodes; 0 stops them. */
+  | { id: number; cmd: "churn"; perSecond: number }
   | {
       id: number;
       cmd: "expect";
-      /** Node name to its expected `nodeMonitorKey`. */
+      /** Node name to its expected `nodeMonitorKey` (the names of the profiles that select it). */
       nodes: Record<string, string>;
       profiles: Record<string, ProfileExpectation>;
     }
   | { id: number; cmd: "update"; object: K8sObject }
   | { id: number; cmd: "mark" }
-  /** Requests in [from, to) by `classify`, plus `REPEAT <resource>` for writes identical to the previous one. */
+  /**
+   * Requests in [from, to) by `classify`, plus `REPEAT <resource>` for writes identical to the previous one
+   * and `BYTES <VERB resource>` for the bytes of the writes' bodies.
+   */
   | { id: number; cmd: "counts"; from: number; to: number }
+  /** The stored sizes of NodeMonitors and Nodes, as `ObjectSizes`. */
+  | { id: number; cmd: "sizes" }
   | { id: number; cmd: "close" };
+
+/** Bytes of stored objects (compact JSON, as etcd holds them apart from protobuf framing). */
+export interface ObjectSizes {
+  nodeMonitors: { count: number; meanBytes: number; maxBytes: number };
+  nodes: { count: number; meanBytes: number };
+  /** Whether a NodeMonitor carries the specs of its profiles (`spec.profiles[].spec`), not only their names. */
+  embedsSpecs: boolean;
+}
 
 /** The state of the server at one moment, as `mark` answers. */
 export interface FakeMark {
@@ -42,6 +63,10 @@ export interface FakeMark {
   pendingNodeMonitors: number;
   pendingProfiles: number;
   unexpectedNodeMonitors: number;
+  /** Node status reports made so far. */
+  churnUpdates: number;
+  /** The last write that was neither a Lease renewal nor a NodeMonitor status (an agent's): ms since the epoch. */
+  lastOperatorWriteAt: number;
 }
 
 /** Messages to the parent. */
@@ -51,12 +76,21 @@ export type FakeMessage =
   | { type: "reply"; id: number; ok: false; error: string }
   | { type: "converged"; epoch: number; at: number; index: number };
 
-/** The key a NodeMonitor is compared by: each profile's name, generation and measurement interval. */
-export function nodeMonitorKey(profiles: readonly { name: string; generation: number; interval: string }[]) {
+/**
+ * The key a NodeMonitor is compared by: the names of the profiles it lists, sorted. Whether it embeds their
+ * specs or only names them, a NodeMonitor names the profiles that select its node, so this holds for both.
+ */
+export function nodeMonitorKey(profiles: readonly { name: string }[]) {
   return profiles
-    .map((p) => `${p.name}@${p.generation}@${p.interval}`)
+    .map((p) => p.name)
     .sort()
     .join("|");
+}
+
+/** Bytes of a recorded request's body as the client sent it (compact JSON; the raw text otherwise). */
+export function bodyBytes(body: unknown): number {
+  if (body === undefined) return 0;
+  return Buffer.byteLength(typeof body === "string" ? body : JSON.stringify(body));
 }
 
 const NM_PATH = /^\/apis\/vesmon\.io\/v1alpha1\/nodemonitors\/([^/]+)/;
@@ -94,6 +128,16 @@ async function main(): Promise<void> {
   let epoch = 0;
   let converged = true;
   let bookkeeping = 0;
+  const bytes: number[] = [];
+  /** Each NodeMonitor's size as last read back, and whether any carried its profiles' specs. */
+  const nmBytes = new Map<string, number>();
+  let embedsSpecs = false;
+  /** The Nodes seedNodes made, which the churn reports for. */
+  const nodeNames: string[] = [];
+  let lastOperatorWriteAt = 0;
+  let churn: ReturnType<typeof setInterval> | undefined;
+  let churnUpdates = 0;
+  let churnNext = 0;
 
   const timed = <T>(fn: () => T): T => {
     const start = process.cpuUsage();
@@ -123,36 +167,27 @@ async function main(): Promise<void> {
       const key = `${r.method} ${r.path}`;
       if (lastBody.get(key) === body) repeats.add(scanned);
       lastBody.set(key, body);
+      bytes[scanned] = bodyBytes(r.body);
+      const resource = classify(r).split(" ")[1];
+      if (resource !== "leases" && resource !== "nodemonitors/status") lastOperatorWriteAt = Date.now();
       const nm = NM_PATH.exec(r.path)?.[1];
       if (nm) dirtyNodes.add(decodeURIComponent(nm));
       const mp = MP_STATUS_PATH.exec(r.path)?.[1];
       if (mp) dirtyProfiles.add(decodeURIComponent(mp));
     }
     for (const name of dirtyNodes) {
-      const obj = getNm(name) as
-        | {
-            spec?: {
-              profiles?: {
-                name: string;
-                generation: number;
-                spec: { events?: { measurementInterval?: string } };
-              }[];
-            };
-          }
-        | undefined;
-      if (obj) existing.add(name);
-      else existing.delete(name);
+      const obj = getNm(name) as { spec?: { profiles?: { name: string }[] } } | undefined;
+      if (obj) {
+        existing.add(name);
+        nmBytes.set(name, Buffer.byteLength(JSON.stringify(obj)));
+        embedsSpecs ||= (obj.spec?.profiles ?? []).some((p) => (p as { spec?: unknown }).spec !== undefined);
+      } else {
+        existing.delete(name);
+        nmBytes.delete(name);
+      }
       const want = nodes.get(name);
       if (want === undefined) continue;
-      const have = obj
-        ? nodeMonitorKey(
-            (obj.spec?.profiles ?? []).map((p) => ({
-              name: p.name,
-              generation: p.generation,
-              interval: p.spec.events?.measurementInterval ?? "",
-            })),
-          )
-        : undefined;
+      const have = obj ? nodeMonitorKey(obj.spec?.profiles ?? []) : undefined;
       nodeOk.set(name, have === want);
     }
     dirtyNodes.clear();
@@ -181,11 +216,48 @@ async function main(): Promise<void> {
   };
   setInterval(() => timed(check), 50);
 
+  // One status report: the next node in a fixed stride order (consecutive reports hit distant nodes, as
+  // independent kubelets do), its conditions' heartbeat moved to now.
+  const report = (names: readonly string[]) => {
+    const name = names[(churnNext++ * 7919) % names.length]!;
+    const node = server.get("v1", "Node", name);
+    if (!node) return;
+    const heartbeat = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+    server.updateStatus({
+      ...node,
+      status: heartbeatStatus(node.status as Record<string, unknown>, heartbeat),
+    });
+    churnUpdates++;
+  };
+  const startChurn = (perSecond: number) => {
+    if (churn) clearInterval(churn);
+    churn = undefined;
+    if (perSecond <= 0) return;
+    const names = nodeNames;
+    if (names.length === 0) throw new Error("no Node to churn: seedNodes first");
+    // Catch up from a start time rather than count ticks, so a late timer does not lower the rate.
+    const since = Date.now();
+    const base = churnUpdates;
+    churn = setInterval(() => {
+      const due = Math.floor(((Date.now() - since) / 1000) * perSecond) - (churnUpdates - base);
+      for (let k = 0; k < due; k++) report(names);
+    }, 20);
+  };
+
   const handle = (c: FakeCommand): unknown => {
     switch (c.cmd) {
       case "seed":
         for (const o of c.objects) server.create(o);
         return c.objects.length;
+      case "seedNodes": {
+        const heartbeat = new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+        for (let i = 0; i < c.count; i++)
+          nodeNames.push(server.create(benchNode(i, heartbeat)).metadata.name);
+        return c.count;
+      }
+      case "churn":
+        startChurn(c.perSecond);
+        return churnUpdates;
       case "expect": {
         const previous = nodes;
         nodes = new Map(Object.entries(c.nodes));
@@ -222,6 +294,8 @@ async function main(): Promise<void> {
           pendingNodeMonitors: p.nm,
           pendingProfiles: p.mp,
           unexpectedNodeMonitors: p.unexpected,
+          churnUpdates,
+          lastOperatorWriteAt,
         } satisfies FakeMark;
       }
       case "counts": {
@@ -234,10 +308,37 @@ async function main(): Promise<void> {
           const k = classify(server.requests[i]!);
           add(k);
           if (repeats.has(i)) add(`REPEAT ${k.slice(k.indexOf(" ") + 1)}`);
+          if (bytes[i]) out[`BYTES ${k}`] = (out[`BYTES ${k}`] ?? 0) + bytes[i]!;
         }
         return out;
       }
+      case "sizes": {
+        // From the sizes noted as each NodeMonitor was read back, and a sample of Nodes: serialising every
+        // object at once would stall this process for seconds at 5000 nodes, and the operator's lease with it.
+        const nms = [...nmBytes.values()];
+        const sample = server.list(
+          "v1",
+          "Node",
+          undefined,
+          (() => {
+            let k = 0;
+            return () => k++ % 100 === 0;
+          })(),
+        );
+        const nodeSizes = sample.map((o) => Buffer.byteLength(JSON.stringify(o)));
+        const mean = (v: number[]) => (v.length ? Math.round(v.reduce((a, b) => a + b, 0) / v.length) : 0);
+        return {
+          nodeMonitors: {
+            count: nms.length,
+            meanBytes: mean(nms),
+            maxBytes: nms.reduce((a, b) => Math.max(a, b), 0),
+          },
+          nodes: { count: nodeNames.length, meanBytes: mean(nodeSizes) },
+          embedsSpecs,
+        } satisfies ObjectSizes;
+      }
       case "close":
+        if (churn) clearInterval(churn);
         void server.close().then(() => process.exit(0));
         return true;
     }

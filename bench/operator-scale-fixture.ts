@@ -1,6 +1,7 @@
 import type { LabelSelector, LabelSelectorRequirement } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import type { K8sObject } from "../test/fake-apiserver/index.ts";
+import { nodeSpec, nodeStatus } from "./operator-scale-nodes.ts";
 
 // The simulated cluster of the operator-scale benchmark: Nodes with the labels a real fleet carries and 50
 // MonitoringProfiles whose selectors overlap the way real ones do (whole fleet, one zone, one rack, one
@@ -44,13 +45,34 @@ export function nodeLabels(i: number): Record<string, string> {
   return labels;
 }
 
-/** N Node objects. */
-export function benchNodes(n: number): K8sObject[] {
-  return Array.from({ length: n }, (_, i) => ({
+/** Node `i` with only its name and labels: what the expectation needs. */
+export function benchNodeMeta(i: number): K8sObject {
+  return { apiVersion: "v1", kind: "Node", metadata: { name: nodeName(i), labels: nodeLabels(i) } };
+}
+
+/** Node `i` as a kubelet leaves it, about 15 KB (bench/operator-scale-nodes.ts), last reported at `heartbeat`. */
+export function benchNode(i: number, heartbeat: string): K8sObject {
+  const name = nodeName(i);
+  return {
     apiVersion: "v1",
     kind: "Node",
-    metadata: { name: nodeName(i), labels: nodeLabels(i) },
-  }));
+    metadata: {
+      name,
+      labels: nodeLabels(i),
+      annotations: {
+        "node.alpha.kubernetes.io/ttl": "0",
+        "volumes.kubernetes.io/controller-managed-attach-detach": "true",
+        "csi.volume.kubernetes.io/nodeid": `{"ebs.csi.example.com":"${name}"}`,
+      },
+    },
+    spec: nodeSpec(i, name),
+    status: nodeStatus(i, name, heartbeat),
+  };
+}
+
+/** N Node objects with metadata only (names and labels). */
+export function benchNodes(n: number): K8sObject[] {
+  return Array.from({ length: n }, (_, i) => benchNodeMeta(i));
 }
 
 /** The namespace and the Secrets the profiles' VES sinks reference (so every profile is accepted). */

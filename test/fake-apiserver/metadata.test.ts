@@ -101,6 +101,11 @@ describe("metadata-only lists, gets and watches (PartialObjectMetadata)", () => 
       expect(Object.keys(e.object).sort()).toEqual(["apiVersion", "kind", "metadata"]);
       expect(e.object.kind).toBe("PartialObjectMetadata");
     }
+    // A status-only update (a kubelet's heartbeat) still reaches metadata-only watchers, with a new RV.
+    const rvs = events
+      .filter((e) => e.type !== "BOOKMARK")
+      .map((e) => Number((e.object.metadata as { resourceVersion: string }).resourceVersion));
+    expect(rvs[1]).toBeGreaterThan(rvs[0]!);
     abort.abort();
     await pump;
   });

@@ -270,7 +270,7 @@ function route(
         });
         return "sent";
       }
-      const items = ctx.store.list(rt, namespace).filter(matches);
+      const items = ctx.store.list(rt, namespace, matches);
       if (negotiate(req.headers.accept, true) === "PartialObjectMetadataList") {
         return reply(200, {
           apiVersion: META_V1,

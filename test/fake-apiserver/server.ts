@@ -132,8 +132,9 @@ export class FakeApiServer {
     return this.#store.get(this.#type(apiVersion, kind), name, namespace ?? "default");
   }
 
-  list(apiVersion: string, kind: string, namespace?: string): K8sObject[] {
-    return this.#store.list(this.#type(apiVersion, kind), namespace);
+  /** Copies of the stored objects of a kind; with `keep`, only those it keeps (tested before copying). */
+  list(apiVersion: string, kind: string, namespace?: string, keep?: (o: K8sObject) => boolean): K8sObject[] {
+    return this.#store.list(this.#type(apiVersion, kind), namespace, keep);
   }
 
   /** Replaces an object as a PUT would; the stored status is kept for kinds with a status subresource. */

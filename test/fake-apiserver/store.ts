@@ -55,6 +55,7 @@ export const PATCH_TYPES = [
 /** One of PATCH_TYPES. */
 export type PatchType = (typeof PATCH_TYPES)[number];
 
+const typeKey = (rt: ResourceType) => `${rt.group}/${rt.kind}`;
 const keyOf = (rt: ResourceType, name: string, namespace?: string) =>
   `${rt.group}/${rt.kind}/${rt.namespaced ? (namespace ?? "") : ""}/${name}`;
 
@@ -82,11 +83,15 @@ export class Store {
   readonly #objects = new Map<string, K8sObject>();
   readonly #types = new Map<string, ResourceType>();
   readonly #uids = new Map<string, string>();
-  readonly #history: StoreEvent[] = [];
+  /**
+   * Recent events by resource type, `historySize` each, and the RV from which each type's are all retained:
+   * kube-apiserver keeps one watch cache per resource, so churn on Nodes never expires a NodeMonitor watch.
+   */
+  readonly #history = new Map<string, { events: StoreEvent[]; start: number }>();
   readonly #historySize: number;
   readonly #listeners = new Set<(e: StoreEvent) => void>();
   #rv = 1000;
-  /** Events after this RV are all retained; a watch from an older RV is told 410. */
+  /** Events after this RV are all retained (compact() moves it); a watch from an older RV is told 410. */
   #historyStart = 1000;
   readonly #gcDelayMs: number;
   #gcTimer: NodeJS.Timeout | undefined;
@@ -118,15 +123,16 @@ export class Store {
     return () => this.#listeners.delete(fn);
   }
 
-  /** Events after `rv`, or undefined when some were already dropped (the watch must get 410). */
-  eventsSince(rv: number): StoreEvent[] | undefined {
-    if (rv < this.#historyStart) return undefined;
-    return this.#history.filter((e) => e.rv > rv);
+  /** Events of one resource type after `rv`, or undefined when some were already dropped (the watch must get 410). */
+  eventsSince(rv: number, rt: ResourceType): StoreEvent[] | undefined {
+    const h = this.#history.get(typeKey(rt));
+    if (rv < (h?.start ?? this.#historyStart)) return undefined;
+    return (h?.events ?? []).filter((e) => e.rv > rv);
   }
 
   /** Forgets the history: watches from any RV before now get 410. */
   compact(): void {
-    this.#history.length = 0;
+    this.#history.clear();
     this.#historyStart = this.#rv;
   }
 
@@ -135,13 +141,17 @@ export class Store {
     return o && clone(o);
   }
 
-  /** Objects of a kind, in one namespace or all, sorted by namespace then name. */
-  list(rt: ResourceType, namespace?: string): K8sObject[] {
+  /**
+   * Objects of a kind, in one namespace or all, sorted by namespace then name; with `keep`, only those it
+   * keeps (tested before copying, so a selective list of a large kind costs what it returns).
+   */
+  list(rt: ResourceType, namespace?: string, keep?: (o: K8sObject) => boolean): K8sObject[] {
     const prefix = `${rt.group}/${rt.kind}/`;
     const out: K8sObject[] = [];
     for (const [k, o] of this.#objects) {
       if (!k.startsWith(prefix)) continue;
       if (rt.namespaced && namespace !== undefined && o.metadata.namespace !== namespace) continue;
+      if (keep && !keep(o)) continue;
       out.push(clone(o));
     }
     return out.sort((a, b) =>
@@ -231,8 +241,11 @@ export class Store {
   #emit(e: StoreEvent): void {
     // Like kube-controller-manager's garbage collector, which reacts to every change it sees, but later.
     if (e.type === "DELETED" || e.object.metadata.ownerReferences) this.#scheduleGc();
-    this.#history.push(e);
-    while (this.#history.length > this.#historySize) this.#historyStart = this.#history.shift()!.rv;
+    const key = typeKey(e.rt);
+    const h = this.#history.get(key) ?? { events: [], start: this.#historyStart };
+    this.#history.set(key, h);
+    h.events.push(e);
+    while (h.events.length > this.#historySize) h.start = h.events.shift()!.rv;
     for (const fn of this.#listeners) fn(e);
   }
 

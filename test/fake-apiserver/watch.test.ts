@@ -119,6 +119,29 @@ describe("watch", () => {
     expect(types(recent)).toEqual(["ADDED:b", "ADDED:c"]);
   });
 
+  it("keeps a history per resource: churn on Nodes does not expire a NodeMonitor watch", async () => {
+    await server.close();
+    server = new FakeApiServer({ historySize: 2 });
+    await server.start();
+    server.create(nodeMonitor("a"));
+    const rv = server.resourceVersion;
+    server.create({ apiVersion: "v1", kind: "Node", metadata: { name: "n1" } });
+    // Kubelet heartbeats: status-only updates, far more than the history holds.
+    for (let i = 0; i < 5; i++) {
+      const node = server.get("v1", "Node", "n1")!;
+      server.updateStatus({ ...node, status: { conditions: [{ type: "Ready", reason: `beat-${i}` }] } });
+    }
+    server.create(nodeMonitor("b"));
+    const seen = await watch(NM_PATH, { resourceVersion: rv });
+    await until(() => seen.events.length === 1);
+    expect(types(seen)).toEqual(["ADDED:b"]);
+    expect(seen.done).toEqual([]);
+    // The Nodes' own history is still bounded: a watch from before their churn is told 410.
+    const nodes = await watch("/api/v1/nodes", { resourceVersion: rv });
+    await until(() => nodes.done.length === 1);
+    expect(nodes.events[0]?.code).toBe(410);
+  });
+
   it("turns label changes into ADDED and DELETED for a selector watch", async () => {
     const mp = server.create(profile("p"));
     const seen = await watch(MP_PATH, {

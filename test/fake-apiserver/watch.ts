@@ -126,9 +126,9 @@ export class WatchHub {
       return;
     }
     if (from === undefined) {
-      for (const o of this.#store.list(rt, w.namespace)) if (selected(o)) send("ADDED", o);
+      for (const o of this.#store.list(rt, w.namespace, selected)) send("ADDED", o);
     } else {
-      const events = this.#store.eventsSince(from);
+      const events = this.#store.eventsSince(from, rt);
       if (!events) {
         const status = failure(
           410,
