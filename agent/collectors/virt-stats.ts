@@ -108,21 +108,27 @@ function byIndex<T extends { index: number }>(list: readonly T[], index: number)
 }
 
 function vcpuAt(out: DomainStats, index: number): VcpuStats {
-  let v = byIndex(out.vcpus, index);
-  if (!v) out.vcpus.push((v = { index }));
-  return v;
+  const v = byIndex(out.vcpus, index);
+  if (v) return v;
+  const made: VcpuStats = { index };
+  out.vcpus.push(made);
+  return made;
 }
 
 function nicAt(out: DomainStats, index: number): NicStats {
-  let n = byIndex(out.nics, index);
-  if (!n) out.nics.push((n = { index, name: `net${index}`, rx: {}, tx: {} }));
-  return n;
+  const n = byIndex(out.nics, index);
+  if (n) return n;
+  const made: NicStats = { index, name: `net${index}`, rx: {}, tx: {} };
+  out.nics.push(made);
+  return made;
 }
 
 function diskAt(out: DomainStats, index: number): DiskStats {
-  let d = byIndex(out.disks, index);
-  if (!d) out.disks.push((d = { index, name: `block${index}`, rd: {}, wr: {}, fl: {} }));
-  return d;
+  const d = byIndex(out.disks, index);
+  if (d) return d;
+  const made: DiskStats = { index, name: `block${index}`, rd: {}, wr: {}, fl: {} };
+  out.disks.push(made);
+  return made;
 }
 
 /**
