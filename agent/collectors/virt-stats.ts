@@ -115,18 +115,20 @@ function vcpuAt(out: DomainStats, index: number): VcpuStats {
   return made;
 }
 
-function nicAt(out: DomainStats, index: number): NicStats {
+/** The vNIC at `index`, made on first sight and named `net<a>` (the field's own spelling) until its name comes. */
+function nicAt(out: DomainStats, index: number, a: string): NicStats {
   const n = byIndex(out.nics, index);
   if (n) return n;
-  const made: NicStats = { index, name: `net${index}`, rx: {}, tx: {} };
+  const made: NicStats = { index, name: `net${a}`, rx: {}, tx: {} };
   out.nics.push(made);
   return made;
 }
 
-function diskAt(out: DomainStats, index: number): DiskStats {
+/** The disk at `index`, made on first sight and named `block<a>` until its name comes. */
+function diskAt(out: DomainStats, index: number, a: string): DiskStats {
   const d = byIndex(out.disks, index);
   if (d) return d;
-  const made: DiskStats = { index, name: `block${index}`, rd: {}, wr: {}, fl: {} };
+  const made: DiskStats = { index, name: `block${a}`, rd: {}, wr: {}, fl: {} };
   out.disks.push(made);
   return made;
 }
@@ -169,7 +171,7 @@ export function parseDomainStats(record: DomainStatsRecord): DomainStats {
         break;
       case "net":
         if (index >= 0) {
-          const n = nicAt(out, index);
+          const n = nicAt(out, index, a!);
           if (b === "name" && p.type === "string") n.name = p.value;
           else if (
             (b === "rx" || b === "tx") &&
@@ -180,7 +182,7 @@ export function parseDomainStats(record: DomainStatsRecord): DomainStats {
         break;
       case "block":
         if (index >= 0) {
-          const d = diskAt(out, index);
+          const d = diskAt(out, index, a!);
           if (b === "name" && p.type === "string") d.name = p.value;
           else if (b === "path" && p.type === "string") d.path = p.value;
           else if ((b === "rd" || b === "wr") && (c === "reqs" || c === "bytes" || c === "times"))
