@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceUnavailableError } from "./collector.ts";
-import { readSource } from "./read.ts";
+import { readSource, readText } from "./read.ts";
 
 describe("readSource", () => {
   let dir: string;
@@ -35,5 +35,7 @@ describe("readSource", () => {
     await expect(readSource(missing)).rejects.toThrow(SourceUnavailableError);
     await expect(readSource(missing)).rejects.toThrow(`${missing}: ENOENT`);
     await expect(readSource(dir)).rejects.toThrow(`${dir}: EISDIR`);
+    // readText passes the error on as readFile would, so a caller can tell a missing file by its code.
+    await expect(readText(missing)).rejects.toMatchObject({ code: "ENOENT" });
   });
 });

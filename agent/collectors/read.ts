@@ -14,16 +14,22 @@ const KEEP_SIZE = 1024 * 1024;
 
 /** Reads a host file as text; a missing or unreadable file becomes a SourceUnavailableError naming the path. */
 export async function readSource(path: string): Promise<string> {
-  let handle: FileHandle | undefined;
   try {
-    handle = await open(path, "r");
-    return await readAll(handle);
+    return await readText(path);
   } catch (err) {
     throw new SourceUnavailableError(
       `${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
+  }
+}
+
+/** Reads a file as UTF-8 text, as `readFile(path, "utf8")` does (its errors as they come), through a reused buffer. */
+export async function readText(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    return await readAll(handle);
   } finally {
-    await handle?.close().catch(() => {});
+    await handle.close().catch(() => {});
   }
 }
 
