@@ -33,14 +33,7 @@ interface OpenWindow {
   end: number;
   samples: Sample[];
   reads: Map<string, Map<string, JobReads>>;
-  /**
-   * The span each sample's read covers. A map of the window's own rather than one WeakMap for all: it goes with the
-   * window, and weak tables cost the garbage collector work on every collection while they hold entries.
-   */
-  spans: Map<Sample, number>;
 }
-
-const NO_SPAN = (_s: Sample): number | undefined => undefined;
 
 const seriesId = (s: Sample) => `${s.metric}|${sourceKey(s.source)}|${JSON.stringify(s.labels ?? {})}`;
 
@@ -77,6 +70,9 @@ export class MeasurementWindows {
   #carry = new Map<string, Sample>();
   /** Source key → the end of its coverage in the last closed window (the start of its next one). */
   #lastEnd = new Map<string, number>();
+  /** The span each sample's read covers. */
+  readonly #spans = new WeakMap<Sample, number>();
+  readonly #weightOf = (s: Sample) => this.#spans.get(s);
 
   /** `start` is when measuring begins: the first window is the one it falls in. */
   constructor(intervalMs: number, start: number) {
@@ -102,7 +98,7 @@ export class MeasurementWindows {
     }
     let w = this.#open.get(end);
     if (!w) {
-      w = { end, samples: [], reads: new Map(), spans: new Map() };
+      w = { end, samples: [], reads: new Map() };
       this.#open.set(end, w);
     }
     // Index loops in the per-sample paths: this code runs a few times per cycle, often before V8 optimises it,
@@ -111,7 +107,7 @@ export class MeasurementWindows {
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;
       w.samples.push(s);
-      if (from !== undefined) w.spans.set(s, result.time - from);
+      if (from !== undefined) this.#spans.set(s, result.time - from);
     }
     const gap = from !== undefined && result.time - from > intervalMs * 1.5;
     for (const key of sourceKeys(result.samples)) {
@@ -170,7 +166,7 @@ export class MeasurementWindows {
     this.#open.delete(end);
     if (!w || w.samples.length === 0) {
       this.#lastEnd.clear();
-      return { start, end, samples: [], coverage: new Map(), weightOf: NO_SPAN };
+      return { start, end, samples: [], coverage: new Map(), weightOf: this.#weightOf };
     }
     const coverage = new Map<string, Coverage>();
     for (const [key, jobs] of w.reads) {
@@ -191,8 +187,7 @@ export class MeasurementWindows {
     this.#carry = new Map();
     this.#takeTotals(w.samples);
     const samples = carried.length ? carried.concat(w.samples) : w.samples;
-    const { spans } = w;
-    return { start, end, samples, coverage, weightOf: (s) => spans.get(s) };
+    return { start, end, samples, coverage, weightOf: this.#weightOf };
   }
 
   #takeTotals(samples: readonly Sample[]): void {
