@@ -98,7 +98,7 @@ export function groupWindow(
   // An index loop: this runs once per window, rarely optimised, where for…of makes an object per element.
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
-    // The host needs no key string; a VM's key is made once per sample (its source object is new per read).
+    // VMs by UUID and the host apart, so no key string is made per sample.
     let entry = s.source.kind === "host" ? hostEntry : sources.get(s.source.uuid);
     if (!entry) {
       entry = { source: s.source, byMetric: new Map(), list: [], degenerate: false };
