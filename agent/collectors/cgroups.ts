@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
 import {
@@ -30,6 +30,7 @@ import {
   SourceUnavailableError,
 } from "./collector.ts";
 import { CounterSet } from "./counter.ts";
+import { readText } from "./read.ts";
 import { HOST, type Sample, type Unit } from "./sample.ts";
 
 /** Paths reported when the spec names none: libvirt's systemd and non-systemd machine roots, and Kubernetes pods. */
@@ -88,7 +89,7 @@ class FileReader {
     const call = this.#calls++;
     let text: string;
     try {
-      text = await readFile(path, "utf8");
+      text = await readText(path);
     } catch (err) {
       if (!(optional && errorCode(err) === "ENOENT")) this.#errors.push([call, `${path}: ${errorCode(err)}`]);
       return undefined;

@@ -51,21 +51,36 @@ export class CounterSet {
       return { suspect: true, reason: "invalid" };
     }
     const prev = this.#last.get(key);
-    this.#last.set(key, { value, time, seen: this.#generation });
-    const d = counterDelta(prev?.value, value, bits);
-    if (d.kind === "first" || d.kind === "reset" || !prev)
-      return { suspect: true, reason: d.kind === "reset" ? "reset" : "first" };
-    const seconds = (time - prev.time) / 1000;
+    if (!prev) {
+      this.#last.set(key, { value, time, seen: this.#generation });
+      return { suspect: true, reason: "first" };
+    }
+    // The entry is updated in place: every counter of every collection passes here, and a new entry per read
+    // was garbage for the young generation to collect.
+    const previous = prev.value;
+    const elapsed = time - prev.time;
+    prev.value = value;
+    prev.time = time;
+    prev.seen = this.#generation;
+    const seconds = elapsed / 1000;
+    if (value >= previous) {
+      if (seconds <= 0) return { suspect: true };
+      const delta = Number(value - previous);
+      return { delta, perSecond: delta / seconds, suspect: false };
+    }
+    const d = counterDelta(previous, value, bits);
+    if (d.kind !== "wrap") return { suspect: true, reason: "reset" };
     if (seconds <= 0) return { suspect: true };
     const delta = Number(d.delta);
-    return d.kind === "wrap"
-      ? { delta, perSecond: delta / seconds, suspect: true, reason: "wrap" }
-      : { delta, perSecond: delta / seconds, suspect: false };
+    return { delta, perSecond: delta / seconds, suspect: true, reason: "wrap" };
   }
 
   /** Forgets keys not recorded since the previous sweep (devices or domains that went away); call once per collection. */
   sweep(): void {
-    for (const [key, entry] of this.#last) if (entry.seen !== this.#generation) this.#last.delete(key);
+    // forEach rather than for…of: no [key, entry] pair per remembered counter.
+    this.#last.forEach((entry, key, map) => {
+      if (entry.seen !== this.#generation) map.delete(key);
+    });
     this.#generation++;
   }
 

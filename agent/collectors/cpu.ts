@@ -44,6 +44,8 @@ export function parseProcStat(text: string): ProcStat {
   const cpus = new Map<string, CpuTimes>();
   const skipped: string[] = [];
   for (const line of text.split("\n")) {
+    // Only cpu lines are split into fields: the intr line alone holds a number per interrupt source.
+    if (!line.trimStart().startsWith("cpu")) continue;
     const fields = line.trim().split(/\s+/);
     const head = fields[0] ?? "";
     if (!head.startsWith("cpu")) continue;

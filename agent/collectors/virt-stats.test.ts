@@ -60,6 +60,27 @@ describe("parseDomainStats", () => {
     expect(d.balloon).toBeUndefined();
     expect(d.disks).toEqual([]);
   });
+
+  it("reads a field name the same way on every call, whatever was parsed before (names are split once and kept)", () => {
+    const first = parseDomainStats(captured);
+    const odd = parseDomainStats({
+      dom: captured.dom,
+      params: [
+        { field: "vcpu.x.time", type: "ullong", value: 1n },
+        { field: "block.01.rd.reqs", type: "ullong", value: 7n },
+        { field: "balloon.last-update", type: "ullong", value: 9n },
+        { field: "balloon", type: "ullong", value: 9n },
+        { field: "", type: "int", value: 1 },
+      ],
+    });
+    // A leading zero is still index 1 (named as written); a name that is no index is skipped; a bare group is no field.
+    expect(odd.vcpus).toEqual([]);
+    expect(odd.disks).toEqual([{ index: 1, name: "block01", rd: { reqs: 7n }, wr: {}, fl: {} }]);
+    expect(odd.balloon).toBeUndefined();
+    expect(parseDomainStats(captured)).toEqual(first);
+    // The parsed record's groups are its own: a second parse shares no device object with the first.
+    expect(parseDomainStats(captured).vcpus[0]).not.toBe(first.vcpus[0]);
+  });
 });
 
 describe("parseDomainXml", () => {

@@ -39,8 +39,15 @@ export type NamedSinkState = SinkState & { name: string; kind: Sink["kind"] };
 
 /** Sources (the host, VMs) whose measurement events are built between two turns of the event loop. */
 const FLUSH_SLICE = 50;
-const vmIds = (samples: readonly Sample[]) =>
-  samples.flatMap((s) => (s.source.kind === "vm" ? [s.source.uuid] : []));
+/** The UUIDs of the VMs among `samples`' sources (a loop, not flatMap: that made an array per sample). */
+function vmIds(samples: readonly Sample[]): Set<string> {
+  const ids = new Set<string>();
+  for (let i = 0; i < samples.length; i++) {
+    const { source } = samples[i]!;
+    if (source.kind === "vm") ids.add(source.uuid);
+  }
+  return ids;
+}
 const sourceId = (s: Sample) => (s.source.kind === "vm" ? s.source.uuid : "host");
 /** The longest a window waits past its end for the reads that close it. */
 const MAX_GRACE_MS = 10_000;
@@ -53,6 +60,9 @@ const MAX_GRACE_MS = 10_000;
 export class ProfilePipeline {
   readonly name: string;
   #profile: PipelineProfile;
+  #jobIds:
+    | { profile: PipelineProfile; collectors: ReadonlyMap<string, string>; ids: ReadonlySet<string> }
+    | undefined;
   readonly #deps: PipelineDeps;
   readonly #sinks = new Map<string, { key: string; sink: Sink }>();
   #windows: MeasurementWindows;
@@ -135,8 +145,8 @@ export class ProfilePipeline {
   }
 
   /** Ids of the jobs whose samples this profile takes. */
-  jobIds(): Set<string> {
-    return new Set(this.#jobCollectors().keys());
+  jobIds(): ReadonlySet<string> {
+    return this.#jobs().ids;
   }
 
   /** Measurement windows published incomplete, by collector and reason, for metrics. */
@@ -144,10 +154,17 @@ export class ProfilePipeline {
     return this.#incomplete.counts();
   }
 
-  /** Job id → collector name, of the jobs this profile takes. */
-  #jobCollectors(): Map<string, string> {
-    const { collectors, events } = this.#profile.spec;
-    return new Map(collectors.map((c) => [jobFor(c, events).id, c.name]));
+  /**
+   * Job id → collector name, of the jobs this profile takes. Kept per generation: the agent asks for every job
+   * outcome, and each id is a hash of the collector's settings.
+   */
+  #jobs(): { collectors: ReadonlyMap<string, string>; ids: ReadonlySet<string> } {
+    if (this.#jobIds?.profile !== this.#profile) {
+      const { collectors, events } = this.#profile.spec;
+      const byId = new Map(collectors.map((c) => [jobFor(c, events).id, c.name]));
+      this.#jobIds = { profile: this.#profile, collectors: byId, ids: new Set(byId.keys()) };
+    }
+    return this.#jobIds;
   }
 
   /** Applies a new generation in place: sinks reopened only when changed, thresholds and switches updated. */
@@ -182,13 +199,16 @@ export class ProfilePipeline {
       const { samples, time, events } = o.result;
       this.#windows.add(o.job.id, o.job.intervalMs, o.result);
       // A degenerate input (NaN, marked suspect) is never published; it only marks its VES window suspect.
-      const published = samples.filter((s) => Number.isFinite(s.value));
+      let published: Sample[] | undefined;
       for (const { sink } of this.#sinks.values())
-        if (sink instanceof PrometheusSink) sink.observe(published, time);
+        if (sink instanceof PrometheusSink) {
+          published ??= samples.filter((s) => Number.isFinite(s.value));
+          sink.observe(published, time);
+        }
       updates.push(...this.#thresholds.observe(samples, time));
       if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
       updates.push(...this.#lifecycle.observe(samples, time));
-      if (o.result.listsEveryVm) updates.push(...this.#forgetVms(new Set(vmIds(samples)), time));
+      if (o.result.listsEveryVm) updates.push(...this.#forgetVms(vmIds(samples), time));
       updates.push(
         ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, true, undefined, time),
       );
@@ -309,10 +329,11 @@ export class ProfilePipeline {
 
   #flush(w: ClosedWindow): void {
     const { events } = this.#profile.spec;
-    this.#incomplete.observe(w.incomplete, this.#jobCollectors(), w.end);
+    this.#incomplete.observe(w.incomplete, this.#jobs().collectors, w.end);
     if (w.samples.length === 0) return;
     const bySource = new Map<string, Sample[]>();
-    for (const s of w.samples) {
+    for (let i = 0; i < w.samples.length; i++) {
+      const s = w.samples[i]!;
       const id = sourceId(s);
       const list = bySource.get(id);
       if (list) list.push(s);

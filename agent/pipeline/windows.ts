@@ -57,6 +57,22 @@ function reasonOf(r: JobReads, start: number, end: number): IncompleteReason | u
 const seriesId = (s: Sample) => `${s.metric}|${sourceKey(s.source)}|${JSON.stringify(s.labels ?? {})}`;
 
 /**
+ * The distinct source keys of a collection's samples. A collector hands one source object to all of a source's
+ * samples, so a key is made once per run of samples, not once per sample.
+ */
+function sourceKeys(samples: readonly Sample[]): Set<string> {
+  const keys = new Set<string>();
+  let previous: Sample["source"] | undefined;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
+    if (s.source === previous) continue;
+    previous = s.source;
+    keys.add(sourceKey(s.source));
+  }
+  return keys;
+}
+
+/**
  * Sorts collections into measurement windows that tile time. Each read of a job covers the span from the job's
  * previous read to this one; a read goes to the window that holds the middle of its span, so with the collection
  * interval dividing the measurement interval a window gets exactly the reads whose spans fall inside it (the read
@@ -106,7 +122,11 @@ export class MeasurementWindows {
       w = { end, samples: [], reads: new Map(), jobs: new Map() };
       this.#open.set(end, w);
     }
-    for (const s of result.samples) {
+    // Index loops in the per-sample paths: this code runs a few times per cycle, often before V8 optimises it,
+    // and unoptimised for…of makes an iterator result per element.
+    const { samples } = result;
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
       w.samples.push(s);
       if (from !== undefined) this.#spans.set(s, result.time - from);
     }
@@ -118,7 +138,7 @@ export class MeasurementWindows {
       gap: gap || prev?.gap === true,
     });
     w.jobs.set(jobId, extend(w.jobs.get(jobId)));
-    for (const key of new Set(result.samples.map((s) => sourceKey(s.source)))) {
+    for (const key of sourceKeys(result.samples)) {
       let jobs = w.reads.get(key);
       if (!jobs) {
         jobs = new Map();
@@ -199,21 +219,17 @@ export class MeasurementWindows {
     const carried = [...this.#carry.values()].filter((s) => coverage.has(sourceKey(s.source)));
     this.#carry = new Map();
     this.#takeTotals(w.samples);
-    return {
-      start,
-      end,
-      samples: [...carried, ...w.samples],
-      coverage,
-      weightOf: this.#weightOf,
-      incomplete,
-    };
+    const samples = carried.length ? carried.concat(w.samples) : w.samples;
+    return { start, end, samples, coverage, weightOf: this.#weightOf, incomplete };
   }
 
   #takeTotals(samples: readonly Sample[]): void {
-    for (const s of samples)
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
       if (s.metric.endsWith(".total")) {
         const { suspect: _suspect, ...clean } = s;
         this.#carry.set(seriesId(s), clean);
       }
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { counterIncrease, type Series, summary } from "./aggregate.ts";
+import { counterIncrease, labelKey, type Series, summary } from "./aggregate.ts";
 import type { NamedHashMap } from "./types.ts";
 
 /** A hashMap value: hashMap values must be strings in VES 7; six decimals are plenty for an averaged figure. */
@@ -33,7 +33,7 @@ export function additionalMeasurements(
 ): NamedHashMap[] {
   const groups = new Map<string, NamedHashMap>();
   const group = (name: string, labels: Readonly<Record<string, string>>): HashMapRef => {
-    const key = `${name}\0${JSON.stringify(Object.entries(labels).sort())}`;
+    const key = `${name}\0${labelKey(labels)}`;
     let g = groups.get(key);
     if (!g) {
       g = { name, hashMap: { ...labels } };
@@ -42,15 +42,13 @@ export function additionalMeasurements(
     return g.hashMap;
   };
   for (const s of rest) {
-    const parts = s.metric.split(".");
-    const scoped = parts[0] === "host" || parts[0] === "vm";
-    const name = (scoped ? parts[1] : parts[0]) ?? s.metric;
     // A per-state share (host.cpu.percent{state=guest}) becomes a key of its instance's group: `guestPercent`.
-    const { state, ...others } = s.labels;
+    const state = s.labels.state;
     const byState = state !== undefined && s.metric !== "vm.state";
-    const map = group(name, byState ? others : s.labels);
+    const figure = figureOf(s.metric, byState ? state : undefined);
+    const map = group(figure.name, byState ? withoutState(s.labels) : s.labels);
     if (s.metric === "vm.info") continue;
-    const key = camelKey([...(byState ? [state] : []), ...parts.slice(scoped ? 2 : 1)]) || "value";
+    const key = figure.key;
     map[key] = formatValue(summary(s));
     if (s.kind === "counter") map[`${key}Delta`] = formatValue(counterIncrease(s).delta);
     if (s.suspect) map.valuesAreSuspect = "true";
@@ -60,3 +58,32 @@ export function additionalMeasurements(
 }
 
 type HashMapRef = Record<string, string>;
+
+/** A metric's group name and hashMap key (for one state), worked out once: each window asks for the same ones. */
+interface Figure {
+  name: string;
+  key: string;
+}
+
+const figures = new Map<string, Figure>();
+const FIGURES_MAX = 4096;
+
+function figureOf(metric: string, state: string | undefined): Figure {
+  const id = state === undefined ? metric : `${metric}\0${state}`;
+  let f = figures.get(id);
+  if (f) return f;
+  const parts = metric.split(".");
+  const scoped = parts[0] === "host" || parts[0] === "vm";
+  f = {
+    name: (scoped ? parts[1] : parts[0]) ?? metric,
+    key: camelKey([...(state !== undefined ? [state] : []), ...parts.slice(scoped ? 2 : 1)]) || "value",
+  };
+  if (figures.size >= FIGURES_MAX) figures.clear();
+  figures.set(id, f);
+  return f;
+}
+
+function withoutState(labels: Readonly<Record<string, string>>): Record<string, string> {
+  const { state: _state, ...others } = labels;
+  return others;
+}

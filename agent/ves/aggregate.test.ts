@@ -1,8 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { VM1 } from "../../test/helpers/ves-samples.ts";
-import { HOST, type Sample } from "../collectors/sample.ts";
+import { VM1, VM2 } from "../../test/helpers/ves-samples.ts";
+import { HOST, type Sample, type Source } from "../collectors/sample.ts";
 import { additionalMeasurements, formatValue } from "./additional.ts";
-import { counterIncrease, groupWindow, type Series, seriesKind, summary } from "./aggregate.ts";
+import {
+  counterIncrease,
+  groupWindow,
+  labelKey,
+  type Series,
+  SeriesPicker,
+  seriesKind,
+  summary,
+} from "./aggregate.ts";
 
 function series(kind: Series["kind"], values: number[]): Series {
   return { metric: "m", unit: "count", labels: {}, kind, values, suspect: false };
@@ -55,6 +63,67 @@ describe("window aggregation", () => {
       ["vm.vcpu.percent", { vcpu: "0" }, [5], false],
       ["vm.vcpu.percent", { vcpu: "1" }, [7], false],
     ]);
+  });
+
+  it("keys a label set by its names and values whatever order they were written in", () => {
+    expect(labelKey(undefined)).toBe("");
+    expect(labelKey({})).toBe("");
+    expect(labelKey({ cpu: "0", state: "idle" })).toBe(labelKey({ state: "idle", cpu: "0" }));
+    expect(labelKey({ cpu: "0", state: "idle" })).not.toBe(labelKey({ cpu: "0", state: "user" }));
+    // A name and a value must not run together: {a: "bc"} and {ab: "c"} are different sets.
+    expect(labelKey({ a: "bc" })).not.toBe(labelKey({ ab: "c" }));
+    expect(labelKey({ a: "b", c: "d" })).not.toBe(labelKey({ a: "b\u0001c", d: "" }));
+  });
+
+  it("puts samples of one label set written in different orders, and of a VM seen under new source objects, in one series", () => {
+    const renamed: Source = { kind: "vm", name: "renamed", uuid: "6f1c2d3e-0000-4000-8000-000000000002" };
+    const samples: Sample[] = [
+      { metric: "vm.cpu.percent", value: 1, unit: "percent", source: { ...VM2 } },
+      { metric: "m", value: 1, unit: "count", source: VM1, labels: { b: "2", a: "1" } },
+      { metric: "host.load.shortterm", value: 1, unit: "load", source: HOST },
+      { metric: "m", value: 2, unit: "count", source: { ...VM1 }, labels: { a: "1", b: "2" } },
+      { metric: "vm.cpu.percent", value: 3, unit: "percent", source: renamed },
+    ];
+    const windows = groupWindow(samples);
+    expect(windows.map((w) => w.source)).toEqual([HOST, renamed, VM1]);
+    expect(windows[2]?.series.map((s) => [s.metric, s.values])).toEqual([["m", [1, 2]]]);
+    expect(windows[1]?.series.map((s) => [s.metric, s.values])).toEqual([["vm.cpu.percent", [1, 3]]]);
+  });
+
+  it("picks the first series of a metric whose labels include the asked ones, and leaves the rest", () => {
+    const samples: Sample[] = [
+      {
+        metric: "host.cpu.percent",
+        value: 1,
+        unit: "percent",
+        source: HOST,
+        labels: { cpu: "0", state: "user" },
+      },
+      {
+        metric: "host.cpu.percent",
+        value: 2,
+        unit: "percent",
+        source: HOST,
+        labels: { cpu: "0", state: "idle" },
+      },
+      {
+        metric: "host.cpu.percent",
+        value: 3,
+        unit: "percent",
+        source: HOST,
+        labels: { cpu: "1", state: "idle" },
+      },
+      { metric: "host.load.shortterm", value: 4, unit: "load", source: HOST },
+    ];
+    const [host] = groupWindow(samples);
+    const p = new SeriesPicker(host!);
+    expect(p.peek("host.cpu.percent")?.values).toEqual([1]);
+    expect(p.peek("host.cpu.percent", { state: "idle" })?.values).toEqual([2]);
+    expect(p.take("host.cpu.percent", { cpu: "1", state: "idle" })?.values).toEqual([3]);
+    expect(p.peek("host.cpu.percent", { cpu: "2" })).toBeUndefined();
+    expect(p.peek("host.memory.used")).toBeUndefined();
+    expect(p.take("host.load.shortterm")?.values).toEqual([4]);
+    expect(p.rest().map((s) => s.values)).toEqual([[1], [2]]);
   });
 
   it("formats hashMap values as strings and groups leftovers by family and labels", () => {

@@ -29,29 +29,57 @@ export function nicPerformance(
   at: DeviceMetrics,
   intervalSeconds: number,
 ): NicPerformance[] {
-  const metrics = DIRECTIONS.flatMap(([dir]) =>
-    NIC_FIGURES.flatMap(([fig]) => [`${at.prefix}.${dir}.${fig}`, `${at.prefix}.${dir}.${fig}.total`]),
-  );
+  const { metrics, counters: names } = nicMetrics(at.prefix);
   return p.instances(metrics, at.label).map((id) => {
     const labels = { [at.label]: id };
     const counters: Partial<Record<NicCounterField, number>> = {};
     let suspect = false;
-    for (const [dir, dirName] of DIRECTIONS) {
-      for (const [fig, figName] of NIC_FIGURES) {
-        const total = p.take(`${at.prefix}.${dir}.${fig}.total`, labels);
-        const rate = p.take(`${at.prefix}.${dir}.${fig}`, labels);
-        const field = `${dirName}${figName}` as const;
-        if (total) {
-          const { delta, wentBack } = counterIncrease(total);
-          counters[`${field}Accumulated`] = last(total);
-          counters[`${field}Delta`] = delta;
-          suspect ||= total.suspect || wentBack;
-        } else if (rate) counters[`${field}Delta`] = Math.round(average(rate) * intervalSeconds);
-        suspect ||= rate?.suspect === true;
-      }
+    for (const { totalMetric, rateMetric, accumulated, delta: deltaField } of names) {
+      const total = p.take(totalMetric, labels);
+      const rate = p.take(rateMetric, labels);
+      if (total) {
+        const { delta, wentBack } = counterIncrease(total);
+        counters[accumulated] = last(total);
+        counters[deltaField] = delta;
+        suspect ||= total.suspect || wentBack;
+      } else if (rate) counters[deltaField] = Math.round(average(rate) * intervalSeconds);
+      suspect ||= rate?.suspect === true;
     }
     return { nicIdentifier: id, valuesAreSuspect: suspect ? "true" : "false", ...counters };
   });
+}
+
+/** A source's vNIC metric names: made once per prefix, not once per interface per window. */
+interface NicMetricNames {
+  metrics: string[];
+  counters: {
+    totalMetric: string;
+    rateMetric: string;
+    accumulated: NicCounterField;
+    delta: NicCounterField;
+  }[];
+}
+
+const nicNames = new Map<string, NicMetricNames>();
+
+function nicMetrics(prefix: string): NicMetricNames {
+  let names = nicNames.get(prefix);
+  if (names) return names;
+  names = { metrics: [], counters: [] };
+  for (const [dir, dirName] of DIRECTIONS)
+    for (const [fig, figName] of NIC_FIGURES) {
+      const rateMetric = `${prefix}.${dir}.${fig}`;
+      const totalMetric = `${rateMetric}.total`;
+      names.metrics.push(rateMetric, totalMetric);
+      names.counters.push({
+        totalMetric,
+        rateMetric,
+        accumulated: `${dirName}${figName}Accumulated`,
+        delta: `${dirName}${figName}Delta`,
+      });
+    }
+  nicNames.set(prefix, names);
+  return names;
 }
 
 /** The per-device disk metrics of a source and the diskUsage figure each feeds. */
