@@ -1,6 +1,6 @@
-import { parseDuration } from "../../api/duration.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
-import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
+import type { LifecycleEventInfo } from "../libvirt/client.ts";
+import { openVirtSources } from "../libvirt/discovery/open-sources.ts";
 import { DOMAIN_STATES, StatsGroup } from "../libvirt/protocol.ts";
 import type { Domain } from "../libvirt/remote.ts";
 import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
@@ -8,6 +8,8 @@ import { CounterSet, type Rate } from "./counter.ts";
 import { type DomainXmlInfo, parseDomainXml } from "./domain-xml.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
+import { vmName } from "./virt-naming.ts";
+import type { VirtDaemon, VirtSources } from "./virt-sources.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
 import {
   cgroupOfDomain,
@@ -284,7 +286,7 @@ function domainSamples(d: DomainStats, sampler: DomainSampler, cpuKey: string): 
 
 class VirtCollector implements Collector {
   readonly name = "virt" as const;
-  readonly #client: LibvirtClient;
+  readonly #sources: VirtSources;
   readonly #env: CollectorEnv;
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
@@ -298,10 +300,9 @@ class VirtCollector implements Collector {
   readonly #counters = new CounterSet();
   readonly #xml = new Map<string, DomainXmlInfo>();
   #events: SourceEvent[] = [];
-  #unsubscribe: (() => Promise<void>) | undefined;
 
-  constructor(client: LibvirtClient, spec: CollectorSpec, env: CollectorEnv) {
-    this.#client = client;
+  constructor(sources: VirtSources, spec: CollectorSpec, env: CollectorEnv) {
+    this.#sources = sources;
     this.#env = env;
     const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
     this.#groups = groups.reduce((mask, g) => mask | StatsGroup[g], 0);
@@ -312,10 +313,10 @@ class VirtCollector implements Collector {
   }
 
   async start(): Promise<void> {
-    this.#unsubscribe = await this.#client.onLifecycle((e) => this.#onLifecycle(e));
+    await this.#sources.start((e, daemon) => this.#onLifecycle(e, daemon));
   }
 
-  #onLifecycle(e: LifecycleEventInfo): void {
+  #onLifecycle(e: LifecycleEventInfo, daemon: VirtDaemon): void {
     // Redefinition or a restart can change the XML (metadata, devices): fetch it again on the next collection.
     if (e.event === "defined" || e.event === "undefined" || e.event === "started")
       this.#xml.delete(e.domain.uuid);
@@ -323,18 +324,18 @@ class VirtCollector implements Collector {
     this.#events.push({
       kind: "lifecycle",
       time: this.#env.now(),
-      source: { kind: "vm", name: e.domain.name, uuid: e.domain.uuid },
+      source: { kind: "vm", name: vmName(e.domain.name, daemon).name, uuid: e.domain.uuid },
       event: e.event,
       detail: e.detail,
     });
     if (this.#events.length > 1000) this.#events.splice(0, this.#events.length - 1000);
   }
 
-  async #info(dom: Domain, errors: string[]): Promise<DomainXmlInfo | undefined> {
+  async #info(dom: Domain, daemon: VirtDaemon, errors: string[]): Promise<DomainXmlInfo | undefined> {
     const cached = this.#xml.get(dom.uuid);
     if (cached) return cached;
     try {
-      const info = parseDomainXml(await this.#client.getXmlDesc(dom));
+      const info = parseDomainXml(await daemon.client.getXmlDesc(dom));
       this.#xml.set(dom.uuid, info);
       return info;
     } catch (err) {
@@ -350,7 +351,8 @@ class VirtCollector implements Collector {
     if (searched) this.#cgroups = await this.#findCgroups(errors);
     const found = this.#cgroups ?? [];
     const before = this.#env.now();
-    const records = await this.#client.getAllDomainStats(this.#groups);
+    const read = await this.#sources.read(this.#groups);
+    errors.push(...read.errors);
     const after = this.#env.now();
     // libvirt samples while answering; the midpoint of the call is the best estimate of when. The cgroup counters
     // are read right on return, and then that instant is the read's time (CPU rates matter most).
@@ -360,25 +362,35 @@ class VirtCollector implements Collector {
     if (cgroups && cgroups.vms.length < found.length) this.#cgroups = undefined;
     const samples: Sample[] = [];
     const seen = new Set<string>();
-    const domains = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const infos = await Promise.all(domains.map((d) => this.#info(d, errors)));
+    const daemons: VirtDaemon[] = [];
+    const domains: DomainStats[] = [];
+    for (const r of read.records) {
+      const d = parseDomainStats(r.record);
+      if (!this.#include(d.name)) continue;
+      domains.push(d);
+      daemons.push(r.daemon);
+    }
+    const infos = await Promise.all(domains.map((d, i) => this.#info(d, daemons[i]!, errors)));
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
-      if (info && Object.keys(info.metadata).length)
+      const named = vmName(d.name, daemons[i]!);
+      const labels = { ...info?.metadata, ...named.labels };
+      if (Object.keys(labels).length)
         samples.push({
           metric: "vm.info",
           value: 1,
           unit: "state",
-          source: { kind: "vm", name: d.name, uuid: d.uuid },
-          labels: info.metadata,
+          source: { kind: "vm", name: named.name, uuid: d.uuid },
+          labels,
         });
       const cgroup = cgroups && cgroupOfDomain(cgroups.vms, d);
       // A VM started since the last search may have a cgroup by now; one that was there then has none to find
       // (the test driver's, or a host without VM cgroups), and searching every collection would cost many reads.
       if (this.#cpuFromCgroup && !cgroup && d.id > 0 && !this.#searchedFor.has(`${d.uuid}/${d.id}`))
         this.#cgroups = undefined;
-      samples.push(...sampleDomain(d, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
+      const asNamed = named.name === d.name ? d : { ...d, name: named.name };
+      samples.push(...sampleDomain(asNamed, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     const keys = domains.map((d) => `${d.uuid}/${d.id}`);
     if (searched) this.#searchedFor = new Set(keys.filter((k) => this.#lastSeen.has(k)));
@@ -387,7 +399,14 @@ class VirtCollector implements Collector {
     this.#counters.sweep();
     const events = this.#events;
     this.#events = [];
-    return { time, samples, errors, listsEveryVm: true, ...(events.length ? { events } : {}) };
+    return {
+      time,
+      samples,
+      errors,
+      listsEveryVm: true,
+      ...(read.unread.length ? { unreadVms: read.unread } : {}),
+      ...(events.length ? { events } : {}),
+    };
   }
 
   async #findCgroups(errors: string[]): Promise<VmCgroup[]> {
@@ -400,10 +419,7 @@ class VirtCollector implements Collector {
   }
 
   async close(): Promise<void> {
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = undefined;
-    await unsubscribe?.().catch(() => {});
-    await this.#client.close();
+    await this.#sources.close();
   }
 }
 
@@ -416,22 +432,19 @@ function cpuTimesOf(c: VmCgroupCpu): VmCpuTimes {
   };
 }
 
-/** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */
+/**
+ * `virt`: every libvirt domain from one bulk stats call per daemon and collection, plus lifecycle events. One
+ * daemon by default; with `libvirt.discovery` one per KubeVirt VM, found on the node.
+ */
 export const virtCollector: CollectorFactory = {
   name: "virt",
   async create(spec, env) {
-    const client = new LibvirtClient({
-      ...(spec.libvirt?.socket ? { socketPath: spec.libvirt.socket } : {}),
-      ...(spec.libvirt?.uri ? { uri: spec.libvirt.uri } : {}),
-      ...(spec.libvirt?.timeout ? { callTimeout: parseDuration(spec.libvirt.timeout) } : {}),
-      log: env.log,
-    });
-    await client.connect();
-    const collector = new VirtCollector(client, spec, env);
+    const sources = await openVirtSources(spec, env);
+    const collector = new VirtCollector(sources, spec, env);
     try {
       await collector.start();
     } catch (err) {
-      await client.close();
+      await sources.close();
       throw err;
     }
     return collector;

@@ -1,0 +1,59 @@
+import { parseDuration } from "../../../api/duration.ts";
+import type { CollectorSpec } from "../../../api/v1alpha1/types.ts";
+import type { CollectorEnv } from "../../collectors/collector.ts";
+import { SingleDaemon, type VirtSources } from "../../collectors/virt-sources.ts";
+import { LibvirtClient } from "../client.ts";
+import { libvirtHealth } from "../health.ts";
+import { DaemonPool } from "./daemon-pool.ts";
+import type { DaemonDiscovery } from "./daemon-target.ts";
+import { KubeletDirDiscovery } from "./kubelet-dir.ts";
+import { PooledDaemons } from "./pooled-daemons.ts";
+
+/** The virt collector's daemons as its `libvirt` settings say: one socket, or one per KubeVirt VM. */
+export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): Promise<VirtSources> {
+  const settings = spec.libvirt;
+  const client = (socketPath: string | undefined) =>
+    new LibvirtClient({
+      ...(socketPath ? { socketPath } : {}),
+      ...(settings?.uri ? { uri: settings.uri } : {}),
+      ...(settings?.timeout ? { callTimeout: parseDuration(settings.timeout) } : {}),
+      log: env.log,
+    });
+  const mode = settings?.discovery ?? "socket";
+  if (mode === "socket") return new SingleDaemon(client(settings?.socket));
+  const discovery =
+    mode === "kubevirt" ? await kubevirtDiscovery(env) : new KubeletDirDiscovery(env.paths.root);
+  return new PooledDaemons(
+    (onLifecycle) =>
+      new DaemonPool({
+        discovery,
+        client: (t) => client(t.socketPath),
+        onLifecycle,
+        onForget: (socket) => libvirtHealth.forget(socket),
+        now: env.now,
+        log: env.log,
+      }),
+  );
+}
+
+/** The API-backed discovery; the Kubernetes client is loaded only here, so standalone agents never load it. */
+async function kubevirtDiscovery(env: CollectorEnv): Promise<DaemonDiscovery> {
+  const cluster = env.cluster;
+  if (!cluster)
+    throw new Error(
+      "libvirt.discovery kubevirt needs the cluster's API: run the agent with NODE_NAME set and in-cluster credentials or --kubeconfig (or use kubelet-dir)",
+    );
+  const [{ KubeConfig }, { KubevirtPodDiscovery }] = await Promise.all([
+    import("@kubernetes/client-node"),
+    import("./kubevirt-pods.ts"),
+  ]);
+  const kubeConfig = new KubeConfig();
+  if (cluster.kubeconfig) kubeConfig.loadFromFile(cluster.kubeconfig);
+  else kubeConfig.loadFromCluster();
+  return new KubevirtPodDiscovery({
+    kubeConfig,
+    nodeName: cluster.nodeName,
+    hostRoot: env.paths.root,
+    log: env.log,
+  });
+}
