@@ -8,6 +8,7 @@ import { DaemonPool } from "./daemon-pool.ts";
 import type { DaemonDiscovery } from "./daemon-target.ts";
 import { KubeletDirDiscovery } from "./kubelet-dir.ts";
 import { PooledDaemons } from "./pooled-daemons.ts";
+import { dialUnix } from "./unix-dial.ts";
 
 /** The virt collector's daemons as its `libvirt` settings say: one socket, or one per KubeVirt VM. */
 export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): Promise<VirtSources> {
@@ -17,6 +18,8 @@ export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): P
       ...(socketPath ? { socketPath } : {}),
       ...(settings?.uri ? { uri: settings.uri } : {}),
       ...(settings?.timeout ? { callTimeout: parseDuration(settings.timeout) } : {}),
+      // Kubelet paths to a launcher's socket are longer than a socket address holds.
+      dial: dialUnix,
       log: env.log,
     });
   const mode = settings?.discovery ?? "socket";
