@@ -13,11 +13,13 @@ class FakeDaemon implements PoolClient {
   closed = false;
   connects = 0;
   lifecycle: ((e: LifecycleEventInfo) => void) | undefined;
-  constructor(
-    readonly socketPath: string,
-    readonly uuid: string,
-    readonly hold?: Promise<void>,
-  ) {}
+  readonly socketPath: string;
+  readonly uuid: string;
+  hold: Promise<void> | undefined;
+  constructor(socketPath: string, uuid: string) {
+    this.socketPath = socketPath;
+    this.uuid = uuid;
+  }
   async connect(): Promise<void> {
     this.connects++;
     if (!this.up) throw new Error(`connect ${this.socketPath}: ECONNREFUSED`);
@@ -161,7 +163,7 @@ describe("DaemonPool", () => {
     });
     const targets = Array.from({ length: 20 }, (_, i) => target(`d${i}`));
     const h = harness(targets);
-    for (const t of targets) h.behaviour.set(t.key, { hold } as Partial<FakeDaemon>);
+    for (const t of targets) h.behaviour.set(t.key, { hold });
     FakeDaemon.maxInFlight = 0;
     const reading = h.pool.read(0);
     await new Promise((r) => setImmediate(r));
