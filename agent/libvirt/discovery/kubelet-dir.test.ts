@@ -55,6 +55,21 @@ describe("kubelet-dir discovery", () => {
     ]);
   });
 
+  it("keeps a daemon whose socket went while its pod's runtime directory is there, and drops it with the pod", async () => {
+    const a = "0b4f6c1e-0000-4000-8000-00000000000a";
+    await mkdir(libvirtRuntimeDir(root, a), { recursive: true });
+    const socket = join(libvirtRuntimeDir(root, a), "virtqemud-sock-ro");
+    await socketAt(socket);
+    const discovery = new KubeletDirDiscovery(root);
+    expect(await discovery.targets()).toEqual([{ key: a, socketPath: socket }]);
+    // The daemon stopped (its socket is gone): the VM is not known gone, its client keeps trying.
+    await rm(socket);
+    expect(await discovery.targets()).toEqual([{ key: a, socketPath: socket }]);
+    // The pod was deleted: the kubelet removed its directory.
+    await rm(join(root, "var/lib/kubelet/pods", a), { recursive: true });
+    expect(await discovery.targets()).toEqual([]);
+  });
+
   it("finds nothing on a node without a kubelet pods directory", async () => {
     expect(await new KubeletDirDiscovery(root).targets()).toEqual([]);
   });

@@ -128,6 +128,9 @@ describe("KubeVirt pod discovery", () => {
       hostRoot: root,
     });
     expect((await discovery.targets()).map((t) => t.vmi?.name)).toEqual(["a"]);
+    // Its daemon stopped: the pod is still there, so the daemon is still a target (its client keeps trying).
+    await rm(join(libvirtRuntimeDir(root, uidOf(a)), "virtqemud-sock-ro"));
+    expect((await discovery.targets()).map((t) => t.vmi?.name)).toEqual(["a"]);
     api.delete("v1", "Pod", "virt-launcher-a-x7k2p", "prod");
     const b = api.create(launcher("prod", "b", "worker-1"));
     await daemonFor(uidOf(b));

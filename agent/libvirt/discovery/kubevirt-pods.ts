@@ -52,6 +52,8 @@ function forCache(p: PodMetadata): PodMetadata {
 export class KubevirtPodDiscovery implements DaemonDiscovery {
   readonly #opts: KubevirtPodDiscoveryOptions;
   readonly #reflector: Reflector<PodMetadata>;
+  /** The socket each listed pod's daemon was last found at. */
+  readonly #known = new Map<string, string>();
   #synced = false;
 
   constructor(opts: KubevirtPodDiscoveryOptions) {
@@ -87,14 +89,22 @@ export class KubevirtPodDiscovery implements DaemonDiscovery {
   async targets(): Promise<DaemonTarget[]> {
     if (!this.#synced) await this.#firstList();
     const out: DaemonTarget[] = [];
+    const listed = new Set<string>();
     for (const pod of this.#reflector.cache.values()) {
       const uid = pod.metadata.uid;
       if (!uid) continue;
-      const socketPath = await launcherSocket(this.#opts.hostRoot, uid, this.#opts.socketExists ?? isSocket);
+      listed.add(uid);
+      // A daemon that stopped took its socket with it; while its pod is there the VM is not gone, and its client
+      // keeps trying the path it had.
+      const socketPath =
+        (await launcherSocket(this.#opts.hostRoot, uid, this.#opts.socketExists ?? isSocket)) ??
+        this.#known.get(uid);
       if (!socketPath) continue;
+      this.#known.set(uid, socketPath);
       const vmi = vmiOfPod(pod.metadata);
       out.push({ key: uid, socketPath, ...(vmi ? { vmi } : {}) });
     }
+    for (const uid of this.#known.keys()) if (!listed.has(uid)) this.#known.delete(uid);
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
