@@ -24,7 +24,7 @@ export class KubeletDirDiscovery implements DaemonDiscovery {
       // A daemon that stopped took its socket with it; while the pod's runtime directory is there the VM is not
       // gone, and its client keeps trying the path it had.
       const socketPath =
-        (await launcherSocket(this.#hostRoot, uid, this.#socketExists)) ??
+        (await launcherSocket(this.#hostRoot, uid, this.#socketExists, this.#known.get(uid))) ??
         (existsSync(libvirtRuntimeDir(this.#hostRoot, uid)) ? this.#known.get(uid) : undefined);
       if (!socketPath) continue;
       present.add(uid);

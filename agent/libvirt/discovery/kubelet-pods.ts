@@ -30,12 +30,17 @@ export async function isSocket(path: string): Promise<boolean> {
   }
 }
 
-/** The first daemon socket in a pod's libvirt-runtime dir, or undefined when it has none (yet). */
+/**
+ * The first daemon socket in a pod's libvirt-runtime dir, or undefined when it has none (yet). `known`, the
+ * socket found last time, is checked first: one stat per pod and collection while nothing changes.
+ */
 export async function launcherSocket(
   hostRoot: string,
   podUid: string,
   socketExists: (path: string) => Promise<boolean> = isSocket,
+  known?: string,
 ): Promise<string | undefined> {
+  if (known && (await socketExists(known))) return known;
   const dir = libvirtRuntimeDir(hostRoot, podUid);
   for (const name of LAUNCHER_SOCKETS) {
     const path = join(dir, name);

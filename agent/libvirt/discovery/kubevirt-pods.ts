@@ -97,8 +97,12 @@ export class KubevirtPodDiscovery implements DaemonDiscovery {
       // A daemon that stopped took its socket with it; while its pod is there the VM is not gone, and its client
       // keeps trying the path it had.
       const socketPath =
-        (await launcherSocket(this.#opts.hostRoot, uid, this.#opts.socketExists ?? isSocket)) ??
-        this.#known.get(uid);
+        (await launcherSocket(
+          this.#opts.hostRoot,
+          uid,
+          this.#opts.socketExists ?? isSocket,
+          this.#known.get(uid),
+        )) ?? this.#known.get(uid);
       if (!socketPath) continue;
       this.#known.set(uid, socketPath);
       const vmi = vmiOfPod(pod.metadata);
