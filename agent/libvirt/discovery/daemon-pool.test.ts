@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { ManualTimers } from "../../../test/helpers/manual-timers.ts";
 import type { LifecycleEventInfo } from "../client.ts";
 import type { DomainStatsRecord } from "../remote.ts";
-import { DaemonPool, type PoolClient } from "./daemon-pool.ts";
+import { DaemonPool, type DaemonPoolOptions, type PoolClient } from "./daemon-pool.ts";
 import type { DaemonTarget } from "./daemon-target.ts";
 
 /** A daemon of one domain, as a test drives it: up or not, failing its calls or not. */
@@ -49,7 +50,7 @@ class FakeDaemon implements PoolClient {
   }
 }
 
-function harness(initial: DaemonTarget[]) {
+function harness(initial: DaemonTarget[], extra: Partial<DaemonPoolOptions> = {}) {
   let targets = initial;
   let now = 0;
   const clients = new Map<string, FakeDaemon[]>();
@@ -67,6 +68,7 @@ function harness(initial: DaemonTarget[]) {
     onForget: (s) => forgotten.push(s),
     retry: { initial: 1000, max: 8000, random: () => 0.5 },
     now: () => now,
+    ...extra,
   });
   return {
     pool,
@@ -154,6 +156,38 @@ describe("DaemonPool", () => {
     h.set([target("a")]);
     await h.pool.read(0);
     expect(h.forgotten).toEqual(["/kubelet/b/virtqemud-sock-ro"]);
+  });
+
+  it("goes on without a hung daemon after the deadline, and does not call it again until it answers", async () => {
+    const timers = new ManualTimers();
+    let answer!: () => void;
+    const hung = new Promise<void>((r) => {
+      answer = r;
+    });
+    const h = harness([target("a", "vm-a"), target("b", "vm-b")], { deadline: 500, timers });
+    await h.pool.read(0);
+    h.last("a").hold = hung;
+    const reading = h.pool.read(0);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    timers.advance(499);
+    let settled = false;
+    void reading.then(() => {
+      settled = true;
+    });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    timers.advance(1);
+    const r = await reading;
+    expect(r.reads.map((x) => x.daemon.target.key)).toEqual(["b"]);
+    expect(r.unread).toEqual(["uuid-a"]);
+    expect(r.errors).toEqual(["daemon of ns/vm-a: no stats within 500 ms"]);
+    const calls = FakeDaemon.inFlight;
+    const again = await h.pool.read(0);
+    expect(again.errors).toEqual(["daemon of ns/vm-a: still answering the previous stats call"]);
+    expect(FakeDaemon.inFlight).toBe(calls);
+    answer();
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect((await h.pool.read(0)).reads).toHaveLength(2);
   });
 
   it("reads at most `concurrency` daemons at once", async () => {

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import { backoffDelay } from "../../../kube/backoff.ts";
 import { forEachLimit } from "../../../kube/concurrency.ts";
+import { realTimers, type Timers } from "../../../kube/timers.ts";
 import type { LifecycleEventInfo } from "../client.ts";
 import type { Domain, DomainStatsRecord } from "../remote.ts";
 import type { DaemonDiscovery, DaemonTarget } from "./daemon-target.ts";
@@ -49,6 +50,10 @@ export interface DaemonPoolOptions {
   concurrency?: number;
   /** Backoff between attempts to open a daemon's first connection; defaults to 1 s doubling to 30 s. */
   retry?: { initial?: number; max?: number; random?: () => number };
+  /** How long one daemon's stats may take before the collection goes on without it, ms; none by default. */
+  deadline?: number;
+  /** Timers of the deadline; defaults to the real ones. */
+  timers?: Timers;
   /** Wall clock, ms; injectable for tests. */
   now: () => number;
   log?: Logger;
@@ -59,6 +64,8 @@ interface Held extends PooledDaemon {
   unsubscribe: () => Promise<void>;
   /** Domain uuids of the last successful read. */
   uuids: string[];
+  /** The stats call in flight, if one is. */
+  inflight?: Promise<DomainStatsRecord[]> | undefined;
 }
 
 interface Pending {
@@ -101,7 +108,7 @@ export class DaemonPool {
     const unread: string[] = [];
     await forEachLimit(this.#held.values(), this.#opts.concurrency ?? 8, async (d) => {
       try {
-        const records = await d.client.getAllDomainStats(groups);
+        const records = await this.#stats(d, groups);
         d.uuids = records.map((r) => r.dom.uuid);
         reads.push({ daemon: d, records });
       } catch (err) {
@@ -113,6 +120,32 @@ export class DaemonPool {
     for (const p of this.#pending.values())
       if (p.lastError) errors.push(`daemon of ${daemonLabel(p.target)}: ${p.lastError}`);
     return { reads, unread, errors };
+  }
+
+  /**
+   * One daemon's bulk stats, given up on after `deadline` so a hung daemon does not hold every VM's collection
+   * up to the call timeout. A call still running is not doubled: the daemon is skipped until it ends.
+   */
+  async #stats(d: Held, groups: number): Promise<DomainStatsRecord[]> {
+    if (d.inflight) throw new Error("still answering the previous stats call");
+    const call = d.client.getAllDomainStats(groups);
+    d.inflight = call;
+    const done = () => {
+      d.inflight = undefined;
+    };
+    call.then(done, done);
+    const deadline = this.#opts.deadline;
+    if (deadline === undefined) return call;
+    const timers = this.#opts.timers ?? realTimers;
+    let timer: unknown;
+    const late = new Promise<never>((_, reject) => {
+      timer = timers.setTimeout(() => reject(new Error(`no stats within ${deadline} ms`)), deadline);
+    });
+    try {
+      return await Promise.race([call, late]);
+    } finally {
+      timers.clearTimeout(timer);
+    }
   }
 
   async #sync(): Promise<void> {

@@ -33,6 +33,11 @@ export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): P
         client: (t) => client(t.socketPath),
         onLifecycle,
         onForget: (socket) => libvirtHealth.forget(socket),
+        // Half an interval: a hung daemon costs its own VM, not every VM's tick.
+        deadline: Math.min(
+          parseDuration(settings?.timeout ?? "5s"),
+          parseDuration(spec.interval ?? "10s") / 2,
+        ),
         now: env.now,
         log: env.log,
       }),
