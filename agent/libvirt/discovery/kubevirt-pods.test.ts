@@ -150,5 +150,12 @@ describe("KubeVirt pod discovery", () => {
       firstListTimeout: 300,
     });
     await expect(discovery.targets()).rejects.toThrow(/virt-launcher pods of node worker-1 not listed yet/);
+    // Later reads fail at once (within the same turn of the event loop) instead of waiting again.
+    const next = discovery.targets().then(
+      () => "listed",
+      (err: Error) => err.message,
+    );
+    const first = await Promise.race([next, new Promise((r) => setImmediate(() => r("still waiting")))]);
+    expect(first).toMatch(/not listed yet/);
   });
 });

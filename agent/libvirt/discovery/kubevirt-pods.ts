@@ -55,6 +55,8 @@ export class KubevirtPodDiscovery implements DaemonDiscovery {
   /** The socket each listed pod's daemon was last found at. */
   readonly #known = new Map<string, string>();
   #synced = false;
+  /** Whether a read already waited for the first list. */
+  #waited = false;
 
   constructor(opts: KubevirtPodDiscoveryOptions) {
     this.#opts = opts;
@@ -112,19 +114,21 @@ export class KubevirtPodDiscovery implements DaemonDiscovery {
     return out.sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  /**
+   * Waits for the first list, once, up to `firstListTimeout`; after that a read fails at once until the list
+   * succeeds, so an API server that refuses the list does not hold every collection up.
+   */
   async #firstList(): Promise<void> {
+    const error = () =>
+      new Error(
+        `virt-launcher pods of node ${this.#opts.nodeName} not listed yet (the API server is unreachable or refuses the list; see the agent's log)`,
+      );
+    if (this.#waited) throw error();
+    this.#waited = true;
     const ms = this.#opts.firstListTimeout ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new Error(
-              `virt-launcher pods of node ${this.#opts.nodeName} not listed yet (the API server is unreachable or refuses the list)`,
-            ),
-          ),
-        ms,
-      );
+      timer = setTimeout(() => reject(error()), ms);
       timer.unref();
     });
     try {
