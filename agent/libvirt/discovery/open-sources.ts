@@ -9,14 +9,15 @@ import type { DaemonDiscovery } from "./daemon-target.ts";
 import { KubeletDirDiscovery } from "./kubelet-dir.ts";
 import { PooledDaemons } from "./pooled-daemons.ts";
 import { dialUnix } from "./unix-dial.ts";
+import { KUBEVIRT_URIS, UriFallbackClient } from "./uri-fallback.ts";
 
 /** The virt collector's daemons as its `libvirt` settings say: one socket, or one per KubeVirt VM. */
 export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): Promise<VirtSources> {
   const settings = spec.libvirt;
-  const client = (socketPath: string | undefined) =>
+  const client = (socketPath: string | undefined, uri = settings?.uri) =>
     new LibvirtClient({
       ...(socketPath ? { socketPath } : {}),
-      ...(settings?.uri ? { uri: settings.uri } : {}),
+      ...(uri ? { uri } : {}),
       ...(settings?.timeout ? { callTimeout: parseDuration(settings.timeout) } : {}),
       // Kubelet paths to a launcher's socket are longer than a socket address holds.
       dial: dialUnix,
@@ -30,7 +31,11 @@ export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): P
     (onLifecycle) =>
       new DaemonPool({
         discovery,
-        client: (t) => client(t.socketPath),
+        // Without a `uri`, each launcher's daemon is asked for the system URI, then the session one.
+        client: (t) =>
+          settings?.uri
+            ? client(t.socketPath)
+            : new UriFallbackClient(t.socketPath, KUBEVIRT_URIS, (uri) => client(t.socketPath, uri)),
         onLifecycle,
         onForget: (socket) => libvirtHealth.forget(socket),
         // Half an interval: a hung daemon costs its own VM, not every VM's tick.
