@@ -375,8 +375,8 @@ class VirtCollector implements Collector {
       seen.add(d.uuid);
       const info = infos[i];
       const named = vmName(d.name, daemons[i]!);
-      const labels = { ...info?.metadata, ...named.labels };
-      if (Object.keys(labels).length)
+      const labels = named.labels ? { ...info?.metadata, ...named.labels } : info?.metadata;
+      if (labels && Object.keys(labels).length)
         samples.push({
           metric: "vm.info",
           value: 1,
