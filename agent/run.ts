@@ -39,9 +39,18 @@ export interface RunOptions {
 export async function runAgent({ args, log, stateDir, http }: RunOptions): Promise<number | undefined> {
   const paths = new HostPaths({ root: args["host-root"] ?? process.env.AGENT_HOST_ROOT ?? "/" });
   const nodeName = args["node-name"] ?? process.env.NODE_NAME ?? hostname();
+  // Collectors that read the API (virt with KubeVirt discovery) may, with or without a NodeMonitor.
+  const canReachApi = process.env.NODE_NAME && (args.kubeconfig || process.env.KUBERNETES_SERVICE_HOST);
   const agent = new Agent({
     registry: createCollectorRegistry(),
-    env: { paths, now: Date.now, log },
+    env: {
+      paths,
+      now: Date.now,
+      log,
+      ...(canReachApi
+        ? { cluster: { nodeName, ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}) } }
+        : {}),
+    },
     timers: realTimers,
     node: nodeName,
     stateDir,

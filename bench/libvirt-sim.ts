@@ -69,6 +69,8 @@ export interface LibvirtSimOptions {
   guestBalloon?: boolean;
   /** Server-side keepalive once the client advertises it, as libvirtd's defaults (5 s × 5). */
   keepalive?: { interval: number; count: number };
+  /** Index of the first guest, so several simulators (one per KubeVirt pod) serve distinct guests. Defaults to 0. */
+  firstDomain?: number;
 }
 
 function uuidFrom(rand: () => number): string {
@@ -394,7 +396,7 @@ export class LibvirtSim {
     this.#start = this.#now();
     this.#guestBalloon = opts.guestBalloon ?? true;
     this.#keepalive = opts.keepalive ?? { interval: 5000, count: 5 };
-    this.domains = Array.from({ length: opts.domains }, (_, i) => simDomain(i));
+    this.domains = Array.from({ length: opts.domains }, (_, i) => simDomain((opts.firstDomain ?? 0) + i));
     for (const [i, d] of this.domains.entries()) this.#byUuid.set(d.dom.uuid, i);
     this.#specs = this.domains.map((d) => groupSpecs(d, this.#guestBalloon, this.#now));
   }

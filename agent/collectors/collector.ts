@@ -10,6 +10,15 @@ export interface CollectorEnv {
   /** Wall clock in ms since the epoch; injectable for tests. */
   now: () => number;
   log: Logger;
+  /** Set when the agent can reach its cluster's API (cluster credentials and NODE_NAME). */
+  cluster?: ClusterAccess;
+}
+
+/** How a collector reaches the API server of the agent's cluster. */
+export interface ClusterAccess {
+  nodeName: string;
+  /** A kubeconfig file; the pod's service account when absent. */
+  kubeconfig?: string;
 }
 
 /**

@@ -61,4 +61,9 @@ export interface CollectResult {
    * give): a VM absent from them is gone, and its alarms are cleared.
    */
   listsEveryVm?: boolean;
+  /**
+   * With `listsEveryVm`: uuids of VMs that could not be read this time (their daemon is unreachable) though
+   * they may still run. They are not gone, so their alarms stay.
+   */
+  unreadVms?: readonly string[];
 }

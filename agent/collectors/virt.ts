@@ -1,6 +1,7 @@
 import { parseDuration } from "../../api/duration.ts";
 import type { CollectorSpec } from "../../api/v1alpha1/types.ts";
-import { LibvirtClient, type LifecycleEventInfo } from "../libvirt/client.ts";
+import type { LifecycleEventInfo } from "../libvirt/client.ts";
+import { openVirtSources } from "../libvirt/discovery/open-sources.ts";
 import { DOMAIN_STATES, StatsGroup } from "../libvirt/protocol.ts";
 import type { Domain, DomainStatsRecord } from "../libvirt/remote.ts";
 import type { Collector, CollectorEnv, CollectorFactory } from "./collector.ts";
@@ -10,6 +11,8 @@ import { EdgeCadence } from "./edge-cadence.ts";
 import { nameFilter } from "./filter.ts";
 import type { CollectResult, Sample, Source, SourceEvent, Unit } from "./sample.ts";
 import { bulkGroups, type CheapSources, type DomainServed, missingGroups } from "./virt-groups.ts";
+import { vmName } from "./virt-naming.ts";
+import { SingleDaemon, type VirtDaemon, type VirtLibvirt, type VirtSources } from "./virt-sources.ts";
 import { type DomainStats, parseDomainStats } from "./virt-stats.ts";
 import {
   cgroupOfDomain,
@@ -281,17 +284,9 @@ function domainSamples(d: DomainStats, sampler: DomainSampler, cpuKey: string): 
   }
 }
 
-/** The libvirt calls the virt collector makes (a LibvirtClient; a stand-in that records them in tests). */
-export interface VirtLibvirt {
-  getAllDomainStats(stats: number, flags?: number, domains?: readonly Domain[]): Promise<DomainStatsRecord[]>;
-  getXmlDesc(dom: Domain): Promise<string>;
-  onLifecycle(handler: (e: LifecycleEventInfo) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
-}
-
 class VirtCollector implements Collector {
   readonly name = "virt" as const;
-  readonly #client: VirtLibvirt;
+  readonly #sources: VirtSources;
   readonly #env: CollectorEnv;
   readonly #groups: number;
   readonly #include: (name: string) => boolean;
@@ -311,10 +306,9 @@ class VirtCollector implements Collector {
   readonly #counters = new CounterSet();
   readonly #xml = new Map<string, DomainXmlInfo>();
   #events: SourceEvent[] = [];
-  #unsubscribe: (() => Promise<void>) | undefined;
 
-  constructor(client: VirtLibvirt, spec: CollectorSpec, env: CollectorEnv) {
-    this.#client = client;
+  constructor(sources: VirtSources, spec: CollectorSpec, env: CollectorEnv) {
+    this.#sources = sources;
     this.#env = env;
     const groups: readonly (keyof typeof StatsGroup)[] = spec.stats ?? DEFAULT_GROUPS;
     this.#groups = groups.reduce((mask, g) => mask | StatsGroup[g], 0);
@@ -333,10 +327,10 @@ class VirtCollector implements Collector {
   }
 
   async start(): Promise<void> {
-    this.#unsubscribe = await this.#client.onLifecycle((e) => this.#onLifecycle(e));
+    await this.#sources.start((e, daemon) => this.#onLifecycle(e, daemon));
   }
 
-  #onLifecycle(e: LifecycleEventInfo): void {
+  #onLifecycle(e: LifecycleEventInfo, daemon: VirtDaemon): void {
     // Redefinition or a restart can change the XML (metadata, devices): fetch it again on the next collection.
     if (e.event === "defined" || e.event === "undefined" || e.event === "started")
       this.#xml.delete(e.domain.uuid);
@@ -344,18 +338,18 @@ class VirtCollector implements Collector {
     this.#events.push({
       kind: "lifecycle",
       time: this.#env.now(),
-      source: { kind: "vm", name: e.domain.name, uuid: e.domain.uuid },
+      source: { kind: "vm", name: vmName(e.domain.name, daemon).name, uuid: e.domain.uuid },
       event: e.event,
       detail: e.detail,
     });
     if (this.#events.length > 1000) this.#events.splice(0, this.#events.length - 1000);
   }
 
-  async #info(dom: Domain, errors: string[]): Promise<DomainXmlInfo | undefined> {
+  async #info(dom: Domain, daemon: VirtDaemon, errors: string[]): Promise<DomainXmlInfo | undefined> {
     const cached = this.#xml.get(dom.uuid);
     if (cached) return cached;
     try {
-      const info = parseDomainXml(await this.#client.getXmlDesc(dom));
+      const info = parseDomainXml(await daemon.client.getXmlDesc(dom));
       this.#xml.set(dom.uuid, info);
       return info;
     } catch (err) {
@@ -372,7 +366,8 @@ class VirtCollector implements Collector {
     const found = this.#cgroups ?? [];
     const before = this.#env.now();
     const slowDue = this.#slow.due(before);
-    const records = await this.#client.getAllDomainStats(bulkGroups(this.#groups, this.#cheap, slowDue));
+    const read = await this.#sources.read(bulkGroups(this.#groups, this.#cheap, slowDue));
+    errors.push(...read.errors);
     const after = this.#env.now();
     // Read right on return, like the cgroups, so both are taken at the instant the collection records.
     const netdev = this.#cheap.nicFromTap ? this.#readNetDev(errors) : undefined;
@@ -385,8 +380,17 @@ class VirtCollector implements Collector {
     if (cgroups && cgroups.vms.length < found.length) this.#cgroups = undefined;
     const samples: Sample[] = [];
     const seen = new Set<string>();
-    const listed = records.map(parseDomainStats).filter((d) => this.#include(d.name));
-    const infos = await Promise.all(listed.map((d) => this.#info(d, errors)));
+    const listed: DomainStats[] = [];
+    const records: DomainStatsRecord[] = [];
+    const daemons: VirtDaemon[] = [];
+    for (const r of read.records) {
+      const d = parseDomainStats(r.record);
+      if (!this.#include(d.name)) continue;
+      listed.push(d);
+      records.push(r.record);
+      daemons.push(r.daemon);
+    }
+    const infos = await Promise.all(listed.map((d, i) => this.#info(d, daemons[i]!, errors)));
     const served = listed.map((d, i): DomainServed => {
       const info = infos[i];
       const cgroupCpu = cgroups && cgroupOfDomain(cgroups.vms, d);
@@ -397,17 +401,19 @@ class VirtCollector implements Collector {
       };
     });
     if (this.#cheap.nicFromTap) this.#logNicFallbacks(listed, infos, served);
-    const domains = await this.#completed(listed, records, served);
+    const domains = await this.#completed(listed, records, daemons, served, errors);
     domains.forEach((d, i) => {
       seen.add(d.uuid);
       const info = infos[i];
-      if (info && Object.keys(info.metadata).length)
+      const named = vmName(d.name, daemons[i]!);
+      const labels = named.labels ? { ...info?.metadata, ...named.labels } : info?.metadata;
+      if (labels && Object.keys(labels).length)
         samples.push({
           metric: "vm.info",
           value: 1,
           unit: "state",
-          source: { kind: "vm", name: d.name, uuid: d.uuid },
-          labels: info.metadata,
+          source: { kind: "vm", name: named.name, uuid: d.uuid },
+          labels,
         });
       const cgroup = cgroups && cgroupOfDomain(cgroups.vms, d);
       // A VM started since the last search may have a cgroup by now; one that was there then has none to find
@@ -416,7 +422,8 @@ class VirtCollector implements Collector {
         this.#cgroups = undefined;
       const nics = served[i]?.hostNics;
       const withNics = nics ? { ...d, nics: mergeNics(nics, d.nics) } : d;
-      samples.push(...sampleDomain(withNics, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
+      const asNamed = named.name === d.name ? withNics : { ...withNics, name: named.name };
+      samples.push(...sampleDomain(asNamed, this.#counters, time, cgroup && cpuTimesOf(cgroup)));
     });
     const keys = domains.map((d) => `${d.uuid}/${d.id}`);
     if (searched) this.#searchedFor = new Set(keys.filter((k) => this.#lastSeen.has(k)));
@@ -436,21 +443,39 @@ class VirtCollector implements Collector {
   async #completed(
     domains: DomainStats[],
     records: readonly DomainStatsRecord[],
+    daemons: readonly VirtDaemon[],
     served: readonly DomainServed[],
+    errors: string[],
   ): Promise<DomainStats[]> {
-    const byMask = new Map<number, Domain[]>();
+    const asks = new Map<VirtDaemon, Map<number, Domain[]>>();
     domains.forEach((d, i) => {
       const mask = d.id > 0 ? missingGroups(this.#groups, this.#cheap, served[i] ?? {}) : 0;
-      if (mask) byMask.set(mask, [...(byMask.get(mask) ?? []), { name: d.name, uuid: d.uuid, id: d.id }]);
+      if (!mask) return;
+      const daemon = daemons[i]!;
+      let byMask = asks.get(daemon);
+      if (!byMask) {
+        byMask = new Map();
+        asks.set(daemon, byMask);
+      }
+      byMask.set(mask, [...(byMask.get(mask) ?? []), { name: d.name, uuid: d.uuid, id: d.id }]);
     });
-    if (byMask.size === 0) return domains;
+    if (asks.size === 0) return domains;
     const extra = new Map<string, DomainStatsRecord["params"]>();
-    for (const [mask, doms] of byMask)
-      for (const r of await this.#client.getAllDomainStats(mask, 0, doms))
-        extra.set(r.dom.uuid, [...(extra.get(r.dom.uuid) ?? []), ...r.params]);
-    return domains.map((d) => {
+    // One daemon failing the extra call costs only its VMs' figures that the cheap sources could not give.
+    await Promise.all(
+      [...asks].map(async ([daemon, byMask]) => {
+        for (const [mask, doms] of byMask)
+          try {
+            for (const r of await daemon.client.getAllDomainStats(mask, 0, doms))
+              extra.set(r.dom.uuid, [...(extra.get(r.dom.uuid) ?? []), ...r.params]);
+          } catch (err) {
+            errors.push(`libvirt stats of ${doms.map((d) => d.name).join(", ")}: ${(err as Error).message}`);
+          }
+      }),
+    );
+    return domains.map((d, i) => {
       const more = extra.get(d.uuid);
-      const record = more && records.find((r) => r.dom.uuid === d.uuid);
+      const record = more && records[i];
       return record ? parseDomainStats({ dom: record.dom, params: [...record.params, ...more] }) : d;
     });
   }
@@ -503,10 +528,7 @@ class VirtCollector implements Collector {
   }
 
   async close(): Promise<void> {
-    const unsubscribe = this.#unsubscribe;
-    this.#unsubscribe = undefined;
-    await unsubscribe?.().catch(() => {});
-    await this.#client.close();
+    await this.#sources.close();
   }
 }
 
@@ -519,33 +541,34 @@ function cpuTimesOf(c: VmCgroupCpu): VmCpuTimes {
   };
 }
 
-/** A virt collector on `client`, subscribed to its lifecycle events. */
-export async function openVirtCollector(
+/** A virt collector on its daemons, connected and subscribed to their lifecycle events. */
+async function openOn(sources: VirtSources, spec: CollectorSpec, env: CollectorEnv): Promise<Collector> {
+  const collector = new VirtCollector(sources, spec, env);
+  try {
+    await collector.start();
+  } catch (err) {
+    await sources.close();
+    throw err;
+  }
+  return collector;
+}
+
+/** A virt collector on one libvirt client (a stand-in that records the calls, in tests). */
+export function openVirtCollector(
   client: VirtLibvirt,
   spec: CollectorSpec,
   env: CollectorEnv,
 ): Promise<Collector> {
-  const collector = new VirtCollector(client, spec, env);
-  await collector.start();
-  return collector;
+  return openOn(new SingleDaemon(client), spec, env);
 }
 
-/** `virt`: every libvirt domain from one bulk stats call per collection, plus lifecycle events. */
+/**
+ * `virt`: every libvirt domain from one bulk stats call per daemon and collection, plus lifecycle events. One
+ * daemon by default; with `libvirt.discovery` one per KubeVirt VM, found on the node.
+ */
 export const virtCollector: CollectorFactory = {
   name: "virt",
   async create(spec, env) {
-    const client = new LibvirtClient({
-      ...(spec.libvirt?.socket ? { socketPath: spec.libvirt.socket } : {}),
-      ...(spec.libvirt?.uri ? { uri: spec.libvirt.uri } : {}),
-      ...(spec.libvirt?.timeout ? { callTimeout: parseDuration(spec.libvirt.timeout) } : {}),
-      log: env.log,
-    });
-    await client.connect();
-    try {
-      return await openVirtCollector(client, spec, env);
-    } catch (err) {
-      await client.close();
-      throw err;
-    }
+    return openOn(await openVirtSources(spec, env), spec, env);
   },
 };

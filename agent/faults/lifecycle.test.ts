@@ -110,6 +110,16 @@ describe("LifecycleFaults", () => {
     expect(f.observe([state("paused")], 2000)).toEqual([]);
   });
 
+  it("a state read before an event of the same collection does not undo the event", () => {
+    const f = new LifecycleFaults(new AlarmTable());
+    // Paused at 1500 while the stats (read at 1400, still running) were on their way.
+    expect(brief(f.onEvents([ev("suspended", 1500)]))).toEqual(["raise:WARNING:VmPaused:1"]);
+    expect(f.observe([state("running")], 1400)).toEqual([]);
+    // A later read says what is true now.
+    expect(f.observe([state("paused")], 2400)).toEqual([]);
+    expect(brief(f.observe([state("running")], 3400))).toEqual(["clear:NORMAL:VmPaused:2"]);
+  });
+
   it("does nothing while disabled, and disabling clears the open alarms", () => {
     const table = new AlarmTable();
     const f = new LifecycleFaults(table, { enabled: false });

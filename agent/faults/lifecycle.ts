@@ -109,6 +109,12 @@ export interface LifecycleFaultsOptions {
 export class LifecycleFaults {
   readonly #table: AlarmTable;
   #enabled: boolean;
+  /**
+   * When each VM's latest lifecycle event was seen, until a state sample newer than it comes. A collection's
+   * samples may have been read before an event that arrived during the same collection (a VM paused while its
+   * stats were read): such a sample says nothing about the state after the event.
+   */
+  readonly #eventAt = new Map<string, number>();
 
   constructor(table: AlarmTable, options: LifecycleFaultsOptions = {}) {
     this.#table = table;
@@ -137,7 +143,10 @@ export class LifecycleFaults {
     for (const e of events) {
       if (e.kind !== "lifecycle" || e.source.kind !== "vm") continue;
       const verdict = lifecycleEventVerdict(e.event, e.detail);
-      if (verdict) this.#apply(e.source, verdict, e.time, out);
+      if (!verdict) continue;
+      const key = keyOf(e.source);
+      this.#eventAt.set(key, Math.max(this.#eventAt.get(key) ?? e.time, e.time));
+      this.#apply(e.source, verdict, e.time, out);
     }
     return out;
   }
@@ -151,7 +160,13 @@ export class LifecycleFaults {
       const state = s.labels?.state ?? (DOMAIN_STATES as readonly string[])[s.value] ?? "";
       const verdict = domainStateVerdict(state);
       if (!verdict) continue;
-      const open = this.#table.get(keyOf(s.source));
+      const key = keyOf(s.source);
+      const eventAt = this.#eventAt.get(key);
+      if (eventAt !== undefined) {
+        if (eventAt > timeMs) continue;
+        this.#eventAt.delete(key);
+      }
+      const open = this.#table.get(key);
       if (
         verdict.kind === "raise" &&
         (open?.state === verdict.cause || (verdict.cause === "stopped" && open?.state === "crashed"))
@@ -164,6 +179,7 @@ export class LifecycleFaults {
 
   /** Clears the lifecycle alarm of a source that is no longer monitored. */
   forgetSource(source: Source, timeMs: number): AlarmUpdate[] {
+    this.#eventAt.delete(keyOf(source));
     const key = sourceKey(source);
     return this.#table.clearWhere(
       (a) => a.kind === "lifecycle" && sourceKey(a.source) === key,

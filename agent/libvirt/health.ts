@@ -78,7 +78,15 @@ export class LibvirtHealthRegistry {
     this.#retired.set(h.socket, r);
   }
 
-  /** One entry per socket ever used. */
+  /**
+   * Drops what closed clients of `socket` left, so a socket that is gone for good (a KubeVirt pod deleted) leaves
+   * no series behind: per-pod sockets would otherwise grow the metrics without bound.
+   */
+  forget(socket: string): void {
+    this.#retired.delete(socket);
+  }
+
+  /** One entry per socket in use, or used and not forgotten. */
   snapshot(): LibvirtSocketHealth[] {
     const out = new Map<string, LibvirtSocketHealth>();
     const entry = (socket: string) => {

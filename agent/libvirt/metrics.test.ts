@@ -76,4 +76,23 @@ describe("libvirt connection metrics", () => {
     clock.now = FAILED_START_REPORTED_FOR;
     expect(await scrape(health)).not.toMatch(/^vesmon_libvirt_up\{/m);
   });
+
+  it("leave no series behind for a forgotten socket (a KubeVirt pod gone), however many come and go", async () => {
+    const health = new LibvirtHealthRegistry();
+    for (let i = 0; i < 50; i++) {
+      const socket = `/var/lib/kubelet/pods/${i}/volumes/kubernetes.io~empty-dir/libvirt-runtime/virtqemud-sock-ro`;
+      const s = source({
+        socket,
+        up: true,
+        reconnects: 1,
+        lastError: { reason: "closed", message: "gone", time: 1_700_000_000_000 },
+      });
+      health.add(s);
+      health.remove(s);
+      if (i < 49) health.forget(socket);
+    }
+    const text = await scrape(health);
+    expect(text.match(/virtqemud-sock-ro/g)?.length).toBe(3);
+    expect(text).toMatch(/pods\/49\//);
+  });
 });

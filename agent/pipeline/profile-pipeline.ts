@@ -208,7 +208,8 @@ export class ProfilePipeline {
       updates.push(...this.#thresholds.observe(samples, time));
       if (events?.length) updates.push(...this.#lifecycle.onEvents(events));
       updates.push(...this.#lifecycle.observe(samples, time));
-      if (o.result.listsEveryVm) updates.push(...this.#forgetVms(vmIds(samples), time));
+      if (o.result.listsEveryVm)
+        updates.push(...this.#forgetVms(new Set([...vmIds(samples), ...(o.result.unreadVms ?? [])]), time));
       updates.push(
         ...this.#collectorFaults.observeCollector(o.job.id, o.job.collector, true, undefined, time),
       );

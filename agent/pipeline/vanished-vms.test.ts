@@ -17,7 +17,7 @@ const VM: Source = { kind: "vm", name: "busy", uuid: "6f1c2d3e-0000-4000-8000-00
 const OTHER: Source = { kind: "vm", name: "idle", uuid: "6f1c2d3e-0000-4000-8000-000000000002" };
 
 /** A virt collector listing `listed` (each at 99 % CPU, in `state`) like libvirt's bulk stats, and a load collector. */
-function registry(timers: ManualTimers, listed: Set<Source>, state: string) {
+function registry(timers: ManualTimers, listed: Set<Source>, state: string, unread: Set<string>) {
   const virt: CollectorFactory = {
     name: "virt",
     async create() {
@@ -28,7 +28,8 @@ function registry(timers: ManualTimers, listed: Set<Source>, state: string) {
             { metric: "vm.state", value: 1, unit: "state" as const, source, labels: { state } },
             { metric: "vm.cpu.percent", value: 99, unit: "percent" as const, source },
           ]);
-          return { time: timers.now(), samples, errors: [], listsEveryVm: true };
+          // A VM whose daemon could not be read is named apart (KubeVirt: one daemon per VM).
+          return { time: timers.now(), samples, errors: [], listsEveryVm: true, unreadVms: [...unread] };
         },
         async close() {},
       };
@@ -75,7 +76,13 @@ type Fault = {
   faultFields: Record<string, string>;
 };
 
-async function agentOn(stateDir: string, timers: ManualTimers, listed: Set<Source>, state = "running") {
+async function agentOn(
+  stateDir: string,
+  timers: ManualTimers,
+  listed: Set<Source>,
+  state = "running",
+  unread = new Set<string>(),
+) {
   const out = new PassThrough();
   const faults: Fault[] = [];
   out.on("data", (c: Buffer) => {
@@ -85,7 +92,7 @@ async function agentOn(stateDir: string, timers: ManualTimers, listed: Set<Sourc
     }
   });
   const agent = new Agent({
-    registry: registry(timers, listed, state),
+    registry: registry(timers, listed, state, unread),
     env: { paths: new HostPaths(), now: () => timers.now(), log: pino({ level: "silent" }) },
     timers,
     node: "node-a",
@@ -129,6 +136,30 @@ describe("alarms of vanished VMs", () => {
       ["busy", "NORMAL"],
     ]);
     expect(a.faults[2]?.commonEventHeader.eventId).toBe(a.faults[0]?.commonEventHeader.eventId);
+    await a.agent.close();
+  });
+
+  it("are kept while the VM's daemon cannot be read (its pod is there), and cleared once it is gone", async () => {
+    const { timers, stateDir } = await setup();
+    const listed = new Set([VM, OTHER]);
+    const unread = new Set<string>();
+    const a = await agentOn(stateDir, timers, listed, "running", unread);
+    await a.agent.apply([profile([{ name: "virt", interval: "1s" }])]);
+    await a.step(2000);
+    listed.delete(VM);
+    unread.add(VM.uuid);
+    await a.step(3000);
+    expect(a.summary()).toEqual([
+      ["busy", "CRITICAL"],
+      ["idle", "CRITICAL"],
+    ]);
+    unread.clear();
+    await a.step(2000);
+    expect(a.summary()).toEqual([
+      ["busy", "CRITICAL"],
+      ["idle", "CRITICAL"],
+      ["busy", "NORMAL"],
+    ]);
     await a.agent.close();
   });
 

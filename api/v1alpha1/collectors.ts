@@ -42,9 +42,22 @@ function onlyFor(field: string, names: readonly CollectorName[]) {
   };
 }
 
+/**
+ * Where the `virt` collector finds libvirt: one daemon's socket (`socket`), or one daemon per KubeVirt VM found
+ * from the virt-launcher pods on the node (`kubevirt`, needs cluster mode) or in the kubelet's pods directory
+ * (`kubelet-dir`).
+ */
+export const LIBVIRT_DISCOVERY_MODES = ["socket", "kubevirt", "kubelet-dir"] as const;
+
 /** libvirt connection settings of the `virt` collector. */
 export const LibvirtConnection = Struct(
   {
+    discovery: Type.Optional(
+      StringEnum(LIBVIRT_DISCOVERY_MODES, {
+        description:
+          "Where the daemons are. `socket`: the one daemon at `socket`. `kubevirt`: one daemon per virt-launcher pod on this node (pods labelled `kubevirt.io=virt-launcher`, read from the API; the agent needs cluster mode, RBAC to list pods and the kubelet's pods directory mounted), VMs named by their VirtualMachineInstance. `kubelet-dir`: the same daemons found by scanning the kubelet's pods directory under the host root, without the API; VMs named from the domain name `<namespace>_<name>`. Defaults to `socket`.",
+      }),
+    ),
     socket: Type.Optional(
       Type.String({
         description:

@@ -184,6 +184,10 @@ export interface NameFilter {
  */
 export interface LibvirtConnection {
   /**
+   * Where the daemons are. `socket`: the one daemon at `socket`. `kubevirt`: one daemon per virt-launcher pod on this node (pods labelled `kubevirt.io=virt-launcher`, read from the API; the agent needs cluster mode, RBAC to list pods and the kubelet's pods directory mounted), VMs named by their VirtualMachineInstance. `kubelet-dir`: the same daemons found by scanning the kubelet's pods directory under the host root, without the API; VMs named from the domain name `<namespace>_<name>`. Defaults to `socket`.
+   */
+  discovery?: "socket" | "kubevirt" | "kubelet-dir";
+  /**
    * Path of libvirt's UNIX socket. The read-only socket is enough; hosts with modular daemons use `/run/libvirt/virtqemud-sock-ro`.
    */
   socket: string;

@@ -124,6 +124,9 @@ const VALUE_SETS: Record<string, Record<string, unknown>> = {
     operator: { replicas: 1, leaderElection: { enabled: false } },
     agent: { hostNetwork: false, libvirt: { enabled: false }, service: { enabled: false } },
   },
+  "kubevirt on": {
+    agent: { kubevirt: { enabled: true }, podSecurityContext: { runAsUser: 0, runAsNonRoot: false } },
+  },
   "names and labels overridden": {
     fullnameOverride: "vm",
     commonLabels: { team: "nfv" },
@@ -486,7 +489,10 @@ describe("RBAC is least privilege", () => {
     for (const [name, r] of Object.entries(rendered)) {
       const sa = agentDaemonSet(r).spec.template.spec.serviceAccountName;
       const rules = rulesOf(r, sa);
+      // Pods only on KubeVirt nodes' request: the agent lists its node's virt-launcher pods.
+      const kubevirt = name === "kubevirt on" ? ["cluster core/pods list", "cluster core/pods watch"] : [];
       expect(grants(rules), name).toEqual([
+        ...kubevirt,
         "cluster vesmon.io/monitoringprofiles get",
         "cluster vesmon.io/monitoringprofiles list",
         "cluster vesmon.io/monitoringprofiles watch",
@@ -731,6 +737,26 @@ describe("agent DaemonSet", () => {
       ]);
     },
   );
+
+  it("mounts the kubelet's pods directory read-only only for KubeVirt nodes", () => {
+    const mountsOf = (r: Rendered) =>
+      container(agentDaemonSet(r), "agent").volumeMounts as { name: string }[];
+    expect(mountsOf(rendered.default!).map((m) => m.name)).not.toContain("kubelet-pods");
+    expect(
+      agentDaemonSet(rendered.default!).spec.template.spec.volumes.map((v: { name: string }) => v.name),
+    ).not.toContain("kubelet-pods");
+    const ds = agentDaemonSet(rendered["kubevirt on"]!);
+    expect(ds.spec.template.spec.volumes.find((v: { name: string }) => v.name === "kubelet-pods")).toEqual({
+      name: "kubelet-pods",
+      hostPath: { path: "/var/lib/kubelet/pods", type: "Directory" },
+    });
+    expect(mountsOf(rendered["kubevirt on"]!).find((m) => m.name === "kubelet-pods")).toEqual({
+      name: "kubelet-pods",
+      mountPath: "/host/var/lib/kubelet/pods",
+      readOnly: true,
+      mountPropagation: "HostToContainer",
+    });
+  });
 
   it("can leave the host network and libvirt out", () => {
     const r = rendered["single operator, no leader election"]!;

@@ -234,6 +234,24 @@ describe("owner-reference garbage collection", () => {
     expect(server.collectGarbage()).toBe(1);
   });
 
+  it("leaves a dependent whose owner's kind is not served, as the real collector cannot resolve it", () => {
+    // A virt-launcher pod owned by its VirtualMachineInstance, on a server without KubeVirt's CRDs.
+    server.create({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name: "virt-launcher-a",
+        namespace: "default",
+        ownerReferences: [
+          { apiVersion: "kubevirt.io/v1", kind: "VirtualMachineInstance", name: "a", uid: "u1" },
+        ],
+      },
+      spec: { nodeName: "n1" },
+    });
+    expect(server.collectGarbage()).toBe(0);
+    expect(server.get("v1", "Pod", "virt-launcher-a", "default")).toBeDefined();
+  });
+
   it("orphans dependents with propagationPolicy=Orphan", async () => {
     const n1 = server.create(node("n1"));
     const ref = { apiVersion: "v1", kind: "Node", name: "n1", uid: n1.metadata.uid! };

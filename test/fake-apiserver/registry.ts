@@ -83,6 +83,16 @@ const BUILTINS: Builtin[] = [
     shortNames: ["ev"],
     validate: validateEventsV1Event,
   },
+  // Pods are stored, never run: an agent lists and watches them (KubeVirt's virt-launcher pods).
+  {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+    namespaced: true,
+    shortNames: ["po"],
+    statusSubresource: true,
+  },
   // What the Helm chart renders, so its manifests can be applied with kubectl (stored, not run).
   { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, shortNames: ["svc"] },
   {

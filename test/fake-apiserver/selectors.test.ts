@@ -26,4 +26,21 @@ describe("selectors", () => {
     expect(parseFieldSelector("metadata.name!=n1", "Node")(obj("n1", {}))).toBe(false);
     expect(() => parseFieldSelector("spec.nodeName=x", "Node")).toThrow(/not a known field selector/);
   });
+
+  it("selects Pods by spec.nodeName and status.phase, as kube-apiserver does", () => {
+    const pod = (node: string, phase: string): K8sObject => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "p", namespace: "ns" },
+      spec: { nodeName: node },
+      status: { phase },
+    });
+    const onN1 = parseFieldSelector("spec.nodeName=n1", "Pod");
+    expect(onN1(pod("n1", "Running"))).toBe(true);
+    expect(onN1(pod("n2", "Running"))).toBe(false);
+    expect(
+      parseFieldSelector("spec.nodeName=n1,status.phase!=Succeeded", "Pod")(pod("n1", "Succeeded")),
+    ).toBe(false);
+    expect(() => parseFieldSelector("spec.containers=x", "Pod")).toThrow(/not a known field selector/);
+  });
 });

@@ -93,17 +93,44 @@ const EVENT_FIELDS: Record<string, Field> = {
   type: (o) => (typeof o.type === "string" ? o.type : ""),
 };
 
+const podSpec =
+  (key: string): Field =>
+  (o) => {
+    const v = (o.spec as Record<string, unknown> | undefined)?.[key];
+    return typeof v === "string" ? v : typeof v === "boolean" ? String(v) : "";
+  };
+const podStatus =
+  (key: string): Field =>
+  (o) => {
+    const v = (o.status as Record<string, unknown> | undefined)?.[key];
+    return typeof v === "string" ? v : "";
+  };
+
+/** The fields kube-apiserver selects Pods by (`PodToSelectableFields`), besides the metadata ones. */
+const POD_FIELDS: Record<string, Field> = {
+  "spec.nodeName": podSpec("nodeName"),
+  "spec.restartPolicy": podSpec("restartPolicy"),
+  "spec.schedulerName": podSpec("schedulerName"),
+  "spec.serviceAccountName": podSpec("serviceAccountName"),
+  "spec.hostNetwork": (o) => String((o.spec as { hostNetwork?: boolean } | undefined)?.hostNetwork === true),
+  "status.phase": podStatus("phase"),
+  "status.podIP": podStatus("podIP"),
+  "status.nominatedNodeName": podStatus("nominatedNodeName"),
+};
+
+const KIND_FIELDS: Record<string, Record<string, Field>> = { Event: EVENT_FIELDS, Pod: POD_FIELDS };
+
 /**
  * Parses a field selector, with `=`, `==` and `!=`: `metadata.name` and `metadata.namespace` (what custom
- * resources offer without selectableFields), and for Events also `involvedObject.*`, `reason`,
- * `reportingComponent` and `type`. Anything else is a 400, as kube-apiserver answers.
+ * resources offer without selectableFields), for Events also `involvedObject.*`, `reason`,
+ * `reportingComponent` and `type`, for Pods `spec.nodeName`, `status.phase` and the others kube-apiserver has. Anything else is a 400, as kube-apiserver answers.
  */
 export function parseFieldSelector(selector: string | null | undefined, kind: string): Matcher {
   if (!selector) return () => true;
   const reqs = terms(selector).map((term) => {
     const m = /^([^\s!=]+)\s*(==|=|!=)\s*(.*)$/.exec(term);
     if (!m) throw failure(400, "BadRequest", `invalid selector: '${selector}'; can't understand '${term}'`);
-    const get = FIELDS[m[1]!] ?? (kind === "Event" ? EVENT_FIELDS[m[1]!] : undefined);
+    const get = FIELDS[m[1]!] ?? KIND_FIELDS[kind]?.[m[1]!];
     if (!get) {
       throw failure(
         400,

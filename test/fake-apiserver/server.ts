@@ -43,6 +43,7 @@ export class FakeApiServer {
 
   constructor(opts: FakeApiServerOptions = {}) {
     this.#store = new Store(opts.historySize ?? 1000, opts.gcDelayMs ?? 50);
+    this.#store.served = (apiVersion, kind) => this.#registry.byKind(apiVersion, kind) !== undefined;
     this.#watches = new WatchHub(this.#store, opts.bookmarkIntervalMs ?? 1000);
     this.#latencyMs = opts.latencyMs ?? 0;
     this.#store.admission = (r) => admit(this.#registry, this.#store, r);

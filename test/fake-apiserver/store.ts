@@ -100,6 +100,12 @@ export class Store {
   /** Validating admission (ValidatingAdmissionPolicies), run on writes made by a user; throws to refuse. */
   admission: ((r: AdmissionRequest) => void) | undefined;
 
+  /**
+   * Whether an owner reference's apiVersion and kind are served. The garbage collector cannot resolve the others
+   * (KubeVirt's VirtualMachineInstance here), so, as kube-controller-manager's, it leaves their dependents alone.
+   */
+  served: (apiVersion: string, kind: string) => boolean = () => true;
+
   /** `gcDelayMs`: how long after a change the garbage collector looks at owner references. */
   constructor(historySize: number, gcDelayMs = 50) {
     this.#historySize = historySize;
@@ -625,7 +631,8 @@ export class Store {
    * One pass of the garbage collector, as kube-controller-manager runs it some time after a change: every
    * object whose owner references all point to objects that no longer exist (by uid: an owner deleted and
    * re-created under the same name is a different owner) is deleted, with background propagation, until
-   * nothing more goes. Returns how many objects it deleted.
+   * nothing more goes. An owner of a kind not served cannot be looked up, so its dependents stay. Returns how
+   * many objects it deleted.
    */
   collectGarbage(): number {
     this.gcPasses++;
@@ -635,6 +642,7 @@ export class Store {
         ([, o]) =>
           (o.metadata.ownerReferences ?? []).length > 0 &&
           !o.metadata.deletionTimestamp &&
+          (o.metadata.ownerReferences ?? []).every((r) => this.served(r.apiVersion, r.kind)) &&
           !(o.metadata.ownerReferences ?? []).some((r) => this.#ownerExists(r)),
       );
       if (doomed.length === 0) return deleted;

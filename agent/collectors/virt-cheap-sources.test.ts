@@ -10,7 +10,8 @@ import type { Domain, DomainStatsRecord, TypedParam } from "../libvirt/remote.ts
 import { MeasurementWindows } from "../pipeline/windows.ts";
 import type { Collector } from "./collector.ts";
 import type { CollectResult } from "./sample.ts";
-import { openVirtCollector, type VirtLibvirt } from "./virt.ts";
+import { openVirtCollector } from "./virt.ts";
+import type { VirtLibvirt } from "./virt-sources.ts";
 
 const FIXTURE_XML = readFileSync(join(FIXTURE_ROOT, "libvirt/domain-interfaces.xml"), "utf8");
 /** Two tap interfaces the fixture /proc/net/dev holds (vnet0 and vnet1). */
@@ -52,6 +53,8 @@ class RecordingLibvirt implements VirtLibvirt {
     this.#domains = domains;
     this.#readBytes = readBytes;
   }
+
+  async connect(): Promise<void> {}
 
   #params(d: FakeDomain): TypedParam[] {
     const nets = [...d.xml.matchAll(/<interface[^>]*>[\s\S]*?<\/interface>/g)].map(
