@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpuSeconds, rssMiB, terminate } from "./proc.ts";
+import { OPERATOR_RUNTIME } from "./setup.ts";
 
 // The operator process of the operator-scale benchmark, restarted when it exits as the kubelet restarts a
 // container: the operator exits when it loses its lease (operator/main.ts), and on a machine shared with
@@ -20,7 +21,10 @@ interface LogEntry {
   err?: string;
 }
 
-/** Runs `node <entry> <args>` and starts it again after each exit, until `stop()`. */
+/**
+ * Runs `node <entry> <args>` with the chart's V8 flags and env (the operator as deployed), and starts it again
+ * after each exit, until `stop()`.
+ */
 export class OperatorSupervisor {
   readonly exits: OperatorExit[] = [];
   /** When each milestone message was first logged (ms since the epoch). */
@@ -58,8 +62,9 @@ export class OperatorSupervisor {
   }
 
   #start(): ChildProcess {
-    const child = spawn(process.execPath, [this.#entry, ...this.#args], {
+    const child = spawn(process.execPath, [...OPERATOR_RUNTIME.nodeFlags, this.#entry, ...this.#args], {
       stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, ...OPERATOR_RUNTIME.env },
     });
     this.#track(child);
     let buffered = "";

@@ -42,6 +42,12 @@ export function ensureBenchPackages(): SystemPackage[] {
   return missingPackages(dpkgStatus(BENCH_PACKAGES.map((p) => p.name)), BENCH_PACKAGES);
 }
 
+/** How the chart starts the operator (its command's V8 flags and env; a chart test keeps them equal). */
+export const OPERATOR_RUNTIME = {
+  nodeFlags: ["--max-semi-space-size=4", "--max-old-space-size=192"],
+  env: { MALLOC_ARENA_MAX: "2" },
+} as const;
+
 let built = false;
 
 /**
