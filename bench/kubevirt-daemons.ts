@@ -2,39 +2,42 @@
 // what one collection costs the agent with 10 and 40 daemons of one guest each, and with one daemon of 10 and 40.
 // The daemons are simulated (bench/libvirt-sim-fleet.ts, in a process of their own), so libvirtd's and QEMU's
 // own cost is absent: the figures are the agent's side. The collector runs in this process, as the agent runs it.
-// `node bench/kubevirt-daemons.ts [--collections 60]` prints the markdown section.
+// A section of `npm run bench` (bench/sections.ts); `node bench/kubevirt-daemons.ts [--quick]` prints the markdown
+// section and the raw result (stderr) without storing anything.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, symlink } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { parseArgs } from "node:util";
 import { pino } from "pino";
 import type { Collector } from "../agent/collectors/collector.ts";
 import { virtCollector } from "../agent/collectors/virt.ts";
 import { HostPaths } from "../agent/host-paths.ts";
+import { DAEMONS_AT_ONCE } from "../agent/libvirt/discovery/daemon-pool.ts";
 import { libvirtRuntimeDir } from "../agent/libvirt/discovery/kubelet-pods.ts";
 import { spread } from "./collection.ts";
+import {
+  type KubevirtDaemonsPlan,
+  type KubevirtDaemonsResult,
+  type KubevirtDaemonsRun,
+  kubevirtDaemonsMarkdown,
+  type Scenario,
+} from "./kubevirt-daemons-report.ts";
 import { cpuSeconds, describeMachine, terminate } from "./proc.ts";
 
-/** One way of holding `vms` guests: all in one daemon, or one daemon each. */
-interface Scenario {
-  vms: number;
-  daemons: number;
-}
+/** 10 and 40 guests, each held by one daemon and by one daemon per guest. */
+const SCENARIOS: readonly Scenario[] = [
+  { vms: 10, daemons: 1 },
+  { vms: 10, daemons: 10 },
+  { vms: 40, daemons: 1 },
+  { vms: 40, daemons: 40 },
+];
 
-/** What one scenario measured, per collection. */
-interface Measured extends Scenario {
-  collections: number;
-  /** Wall time of one collection, ms. */
-  wallMs: { median: number; p95: number; max: number };
-  /** CPU of this process (the collector) per collection, ms. */
-  agentCpuMs: number;
-  /** CPU of the simulators' process per collection, ms (not a real daemon's cost). */
-  simCpuMs: number;
-  /** File descriptors this process held while collecting. */
-  fds: number;
-}
+/** The quick and the full plan. */
+export const KUBEVIRT_DAEMONS_PLANS = {
+  quick: { scenarios: SCENARIOS, repetitions: 1, collections: 15, warmup: 5, pauseMs: 50 },
+  full: { scenarios: SCENARIOS, repetitions: 2, collections: 60, warmup: 5, pauseMs: 50 },
+} as const satisfies Record<string, KubevirtDaemonsPlan>;
 
 async function startFleet(dir: string, daemons: number, domains: number): Promise<ChildProcess> {
   const child = spawn(
@@ -59,7 +62,11 @@ async function startFleet(dir: string, daemons: number, domains: number): Promis
   return child;
 }
 
-async function measure(s: Scenario, collections: number): Promise<Measured> {
+async function measureOnce(
+  s: Scenario,
+  plan: KubevirtDaemonsPlan,
+  repetition: number,
+): Promise<KubevirtDaemonsRun> {
   const dir = await mkdtemp(join(tmpdir(), "vesmon-kv-bench-"));
   const sims = join(dir, "sims");
   const fleet = await startFleet(sims, s.daemons, s.vms / s.daemons);
@@ -89,32 +96,32 @@ async function measure(s: Scenario, collections: number): Promise<Measured> {
       if (vms.size !== s.vms || r.errors.length)
         throw new Error(`${vms.size} VMs read; ${r.errors.join("; ")}`);
     };
-    for (let i = 0; i < 5; i++) await check();
+    for (let i = 0; i < plan.warmup; i++) await check();
     const walls: number[] = [];
     const simBefore = await cpuSeconds(fleet.pid!);
     let cpu = 0;
-    for (let i = 0; i < collections; i++) {
+    for (let i = 0; i < plan.collections; i++) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       await check();
       walls.push(performance.now() - t0);
       const c = process.cpuUsage(c0);
       cpu += (c.user + c.system) / 1000;
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, plan.pauseMs));
     }
     const simMs = ((await cpuSeconds(fleet.pid!)) - simBefore) * 1000;
     const sorted = [...walls].sort((a, b) => a - b);
     const fds = (await readdir("/proc/self/fd")).length;
     return {
       ...s,
-      collections,
+      repetition,
       wallMs: {
         median: spread(walls).median,
         p95: sorted[Math.floor(sorted.length * 0.95)]!,
         max: sorted.at(-1)!,
       },
-      agentCpuMs: cpu / collections,
-      simCpuMs: simMs / collections,
+      agentCpuMs: cpu / plan.collections,
+      simCpuMs: simMs / plan.collections,
       fds,
     };
   } finally {
@@ -124,30 +131,39 @@ async function measure(s: Scenario, collections: number): Promise<Measured> {
   }
 }
 
-const f1 = (n: number) => n.toFixed(1);
+/**
+ * For every scenario and repetition: a simulator fleet in its own process, the virt collector in this one (as the
+ * agent runs it), warm-up collections and measured ones. Stops every process it started.
+ */
+export async function measureKubevirtDaemons(opts: {
+  quick: boolean;
+  log: (line: string) => void;
+}): Promise<KubevirtDaemonsResult> {
+  const mode = opts.quick ? "quick" : "full";
+  const plan: KubevirtDaemonsPlan = KUBEVIRT_DAEMONS_PLANS[mode];
+  const load = { start: loadavg()[0] ?? 0, end: 0 };
+  const runs: KubevirtDaemonsRun[] = [];
+  for (let rep = 1; rep <= plan.repetitions; rep++)
+    for (const s of plan.scenarios) {
+      opts.log(`kubevirt-daemons: ${s.vms} VMs in ${s.daemons} daemon(s), run ${rep}`);
+      runs.push(await measureOnce(s, plan, rep));
+    }
+  load.end = loadavg()[0] ?? 0;
+  return {
+    mode,
+    plan,
+    concurrency: DAEMONS_AT_ONCE,
+    machine: await describeMachine(),
+    load,
+    runs,
+  };
+}
 
 if (import.meta.main) {
-  const { values } = parseArgs({ options: { collections: { type: "string", default: "60" } } });
-  const collections = Number(values.collections);
-  const scenarios: Scenario[] = [
-    { vms: 10, daemons: 1 },
-    { vms: 10, daemons: 10 },
-    { vms: 40, daemons: 1 },
-    { vms: 40, daemons: 40 },
-  ];
-  const results: Measured[] = [];
-  for (const s of scenarios) results.push(await measure(s, collections));
-  const m = await describeMachine();
-  const lines = [
-    "| VMs | daemons | collection wall ms (median; p95; max) | agent CPU ms / collection | simulators CPU ms / collection ¹ | fds held |",
-    "|---|---|---|---|---|---|",
-    ...results.map(
-      (r) =>
-        `| ${r.vms} | ${r.daemons === 1 ? "1 (all guests)" : `${r.daemons} (one guest each)`} | ${f1(r.wallMs.median)}; ${f1(r.wallMs.p95)}; ${f1(r.wallMs.max)} | **${f1(r.agentCpuMs)}** | ${f1(r.simCpuMs)} | ${r.fds} |`,
-    ),
-  ];
-  process.stdout.write(
-    `${lines.join("\n")}\n\n${collections} collections per row after 5 warm-up ones, 50 ms apart. ${JSON.stringify(m)}\n`,
-  );
-  process.stdout.write(`${JSON.stringify(results)}\n`);
+  const result = await measureKubevirtDaemons({
+    quick: process.argv.includes("--quick"),
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
+  process.stderr.write(`${JSON.stringify(result, null, 1)}\n`);
+  process.stdout.write(kubevirtDaemonsMarkdown(result));
 }

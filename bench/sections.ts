@@ -4,6 +4,8 @@ import { collectionMarkdown } from "./collection-report.ts";
 import { type DeliveryResult, deliveryMarkdown, measureDelivery } from "./delivery.ts";
 import { type HotApplyResult, hotApplyMarkdown, measureHotApply } from "./hot-apply.ts";
 import { type ImageResult, imageMarkdown, measureImage } from "./image.ts";
+import { measureKubevirtDaemons } from "./kubevirt-daemons.ts";
+import { type KubevirtDaemonsResult, kubevirtDaemonsMarkdown } from "./kubevirt-daemons-report.ts";
 import { measureOperatorScale, type OperatorScaleResult, operatorScaleMarkdown } from "./operator-scale.ts";
 import type { Machine } from "./proc.ts";
 import { measureScale, type ScaleResult, scaleMarkdown } from "./scale.ts";
@@ -65,6 +67,11 @@ export const SECTIONS = [
     markdown: statGroupsMarkdown,
   } as Section<StatGroupsResult>,
   { name: "scale", measure: measureScale, markdown: scaleMarkdown } as Section<ScaleResult>,
+  {
+    name: "kubevirt-daemons",
+    measure: measureKubevirtDaemons,
+    markdown: kubevirtDaemonsMarkdown,
+  } as Section<KubevirtDaemonsResult>,
   { name: "hot-apply", measure: measureHotApply, markdown: hotApplyMarkdown } as Section<HotApplyResult>,
   { name: "delivery", measure: measureDelivery, markdown: deliveryMarkdown } as Section<DeliveryResult>,
   {
@@ -82,6 +89,7 @@ export const RUN_ORDER = [
   "operator-scale",
   "delivery",
   "hot-apply",
+  "kubevirt-daemons",
   "scale",
   "stat-groups",
   "collection",

@@ -37,6 +37,9 @@ export interface PoolRead {
   errors: string[];
 }
 
+/** Daemons a pool reads (and connects to) at once unless told otherwise. */
+export const DAEMONS_AT_ONCE = 8;
+
 /** Settings of a DaemonPool. */
 export interface DaemonPoolOptions {
   discovery: DaemonDiscovery;
@@ -46,7 +49,7 @@ export interface DaemonPoolOptions {
   onLifecycle: (e: LifecycleEventInfo, daemon: PooledDaemon) => void;
   /** Called when the pool lets a socket go (its pod went away), so per-socket state can be forgotten. */
   onForget?: (socketPath: string) => void;
-  /** Daemons read (and connected) at once; defaults to 8. */
+  /** Daemons read (and connected) at once; defaults to DAEMONS_AT_ONCE. */
   concurrency?: number;
   /** Backoff between attempts to open a daemon's first connection; defaults to 1 s doubling to 30 s. */
   retry?: { initial?: number; max?: number; random?: () => number };
@@ -106,7 +109,7 @@ export class DaemonPool {
     await this.#sync();
     const reads: DaemonStats[] = [];
     const unread: string[] = [];
-    await forEachLimit(this.#held.values(), this.#opts.concurrency ?? 8, async (d) => {
+    await forEachLimit(this.#held.values(), this.#opts.concurrency ?? DAEMONS_AT_ONCE, async (d) => {
       try {
         const records = await this.#stats(d, groups);
         d.uuids = records.map((r) => r.dom.uuid);
@@ -176,7 +179,7 @@ export class DaemonPool {
       this.#pending.set(t.key, p);
       if (p.notBefore <= now) toOpen.push(p);
     }
-    await forEachLimit(toOpen, this.#opts.concurrency ?? 8, (p) => this.#open(p));
+    await forEachLimit(toOpen, this.#opts.concurrency ?? DAEMONS_AT_ONCE, (p) => this.#open(p));
   }
 
   async #open(p: Pending): Promise<void> {
