@@ -251,7 +251,8 @@ describe("the chart's pods, in containers from the image", () => {
       );
     expect(await asAgent("get", "nodemonitors")).toBe("allowed");
     expect(await asAgent("get", "monitoringprofiles")).toBe("allowed");
-    expect(await asAgent("delete", "monitoringprofiles", "--all")).toMatch(/Forbidden|forbidden/);
+    // A named delete: with --all kubectl lists first and, finding none, sends no DELETE at all.
+    expect(await asAgent("delete", "monitoringprofiles", "fleet")).toMatch(/Forbidden|forbidden/);
     expect(await asAgent("get", "secrets", "-n", NS)).toMatch(/Forbidden|forbidden/);
   });
 
