@@ -147,6 +147,31 @@ describe("Controller", () => {
     expect(applies.map((r) => r.path)).toEqual(["/apis/vesmon.io/v1alpha1/nodemonitors/n3"]);
   });
 
+  it("counts in the roll-up the nodes a profile selects now, after labels and its selector change", async () => {
+    await setupWithGold();
+    const selected = () =>
+      (
+        api.get("vesmon.io/v1alpha1", "MonitoringProfile", "gold")?.status as
+          | { selectedNodes?: number }
+          | undefined
+      )?.selectedNodes;
+    await until(() => selected() === 0, 5000);
+    label("n3", "gold");
+    await until(() => selected() === 1, 5000);
+    label("n1", "gold");
+    await until(() => selected() === 2, 5000);
+    label("n3", "silver");
+    await until(() => selected() === 1, 5000);
+    const stored = api.get("vesmon.io/v1alpha1", "MonitoringProfile", "gold") as K8sObject;
+    api.update({
+      ...stored,
+      spec: { ...(stored.spec as object), nodeSelector: { matchLabels: { tier: "silver" } } },
+    });
+    await until(() => selected() === 1 && profilesOf("n3").includes("gold"), 5000);
+    api.delete("v1", "Node", "n3");
+    await until(() => selected() === 0, 5000);
+  });
+
   it("renders a node again after its NodeMonitor write failed", async () => {
     await setupWithGold();
     const errors = controller.stats.errors;

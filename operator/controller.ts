@@ -139,6 +139,13 @@ export class Controller {
   #renderedProfiles: Map<string, ProfileInput> | undefined;
   /** Nodes whose labels or uid changed, or whose NodeMonitor was deleted, since the last render pass. */
   #dirtyNodes = new Set<string>();
+  /** Moves with every Node event that changes what selection reads (a node added or deleted, its labels). */
+  #nodesVersion = 0;
+  /**
+   * Each profile's selected nodes, as of a nodes version and selector. A roll-up follows every burst of agent
+   * status reports; selecting anew each time would match every node of the fleet against the selector.
+   */
+  readonly #selections = new Map<string, { key: string; nodes: string[] }>();
   /** Each profile's generation the NodeMonitors were last queued for. */
   readonly #renderedGenerations = new Map<string, number | undefined>();
   /** Profiles refused because their credentials cannot be copied (too large, or the Secret write failed). */
@@ -203,6 +210,7 @@ export class Controller {
       const seen = this.#renderedGenerations;
       if (e.type === "DELETED") {
         seen.delete(name);
+        this.#selections.delete(name);
         this.queue.add(NODES_KEY);
       } else if (!seen.has(name) || seen.get(name) !== generation) {
         seen.set(name, generation);
@@ -214,6 +222,7 @@ export class Controller {
     // few minutes, 17/s at 5000 nodes) changes none of them and must not cost a render.
     this.#nodes.start((e) => {
       if (e.type === "MODIFIED" && e.old && !nodeRenderChanged(e.old, e.object)) return;
+      this.#nodesVersion++;
       this.#dirtyNodes.add(e.object.metadata.name);
       this.queue.add(NODES_KEY);
     });
@@ -226,7 +235,13 @@ export class Controller {
       }
       // A rollout moves thousands of NodeMonitors, each naming up to 16 profiles: a roll-up per event would
       // cost O(nodes²). Delayed, the events of a burst fold into one roll-up per profile and delay.
-      for (const p of [...(nm.spec?.profiles ?? []), ...(nm.status?.profiles ?? [])])
+      // The profiles it named before too: a node that left a profile's selection changes that profile's count.
+      const old = e.old as unknown as NodeMonitor | undefined;
+      for (const p of [
+        ...(nm.spec?.profiles ?? []),
+        ...(nm.status?.profiles ?? []),
+        ...(old?.spec?.profiles ?? []),
+      ])
         this.queue.addAfter(profileKey(p.name), ROLLUP_DELAY_MS);
     });
     this.#secrets.start((e) => {
@@ -527,17 +542,7 @@ export class Controller {
     // generation in and written the credentials Secret it needs. That pass queues this roll-up again.
     if (accepted.ok && this.#renderedProfiles?.get(name)?.generation !== (profile.metadata.generation ?? 1))
       return;
-    const nodes = [...this.#nodes.cache.values()].map((n) => ({
-      name: n.metadata.name,
-      uid: n.metadata.uid ?? "",
-      labels: n.metadata.labels ?? {},
-    }));
-    const selected = [
-      ...selectNodes(
-        [{ name, generation: profile.metadata.generation ?? 1, spec: profile.spec }],
-        nodes,
-      ).keys(),
-    ].sort();
+    const selected = this.#selected(name, profile);
     const monitors = new Map<string, NodeMonitor>();
     for (const node of selected) {
       const nm = this.#monitorsView.get(node);
@@ -561,6 +566,26 @@ export class Controller {
     this.#profilesView.mutated(name, withoutManagedFields(written as unknown as Obj));
     this.stats.writes++;
     this.#notify(profile, previous, status);
+  }
+
+  /** The names of the nodes a profile selects, sorted; selected anew only when its selector or the nodes changed. */
+  #selected(name: string, profile: MonitoringProfile): string[] {
+    const key = `${this.#nodesVersion}/${canonicalJson(profile.spec.nodeSelector ?? null)}`;
+    const known = this.#selections.get(name);
+    if (known?.key === key) return known.nodes;
+    const nodes = [...this.#nodes.cache.values()].map((n) => ({
+      name: n.metadata.name,
+      uid: n.metadata.uid ?? "",
+      labels: n.metadata.labels ?? {},
+    }));
+    const selected = [
+      ...selectNodes(
+        [{ name, generation: profile.metadata.generation ?? 1, spec: profile.spec }],
+        nodes,
+      ).keys(),
+    ].sort();
+    this.#selections.set(name, { key, nodes: selected });
+    return selected;
   }
 
   #notify(
