@@ -89,7 +89,11 @@ its own process, as the agent does, against **simulated daemons** (\`bench/libvi
 instances in one separate process, one socket each, reached through a kubelet-like tree
 \`<root>/var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~empty-dir/libvirt-runtime/\` with \`kubelet-dir\`
 discovery), not real libvirtd: libvirtd's and QEMU's cost is absent, only the agent's side is measured. Each guest
-has the simulator's shape (2 vCPUs, one disk, one NIC, a balloon).
+has the simulator's shape (2 vCPUs, one disk, one NIC, a balloon). The collector has the default sources (CPU from
+the VM's cgroup, vNICs from the host taps) and this host's \`/proc\` and \`/sys/fs/cgroup\`, where no simulated
+VM has a tap or a cgroup, as a virt-launcher's VM has none there (its tap is in the pod's network namespace, its
+QEMU under \`kubepods\`): from its second collection on, each daemon's one bulk call carries \`cpu-total\` and
+\`interface\` too.
 
 **Method.** ${result.mode} mode: ${plan.collections} collections per row, ${plan.pauseMs} ms apart, after
 ${plan.warmup} warm-up ones; every collection must read every VM without an error. CPU is the collecting process's user+system

@@ -83,12 +83,17 @@ async function measureOnce(
       {
         name: "virt",
         interval: "1s",
-        cpuSource: "libvirt",
         libvirt: pooled
           ? { discovery: "kubelet-dir", uri: "qemu:///system", timeout: "5s" }
           : { socket: join(sims, "d0", "libvirt-sock-ro"), uri: "qemu:///system", timeout: "5s" },
       } as Parameters<typeof virtCollector.create>[0],
-      { paths: new HostPaths({ root: dir }), now: Date.now, log: pino({ level: "warn" }) },
+      // The default sources, with this host's /proc and cgroups as a KubeVirt node has them: no tap or cgroup of a
+      // simulated VM is found there, as none of a virt-launcher's is (pod netns, kubepods).
+      {
+        paths: new HostPaths({ root: dir, proc: "/proc", cgroup: "/sys/fs/cgroup" }),
+        now: Date.now,
+        log: pino({ level: "warn" }),
+      },
     );
     const check = async () => {
       const r = await collector!.collect();

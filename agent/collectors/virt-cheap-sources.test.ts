@@ -1,4 +1,6 @@
 import { readFileSync } from "node:fs";
+import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
@@ -248,6 +250,61 @@ describe("virt collector: the cheapest source of each figure", () => {
     ]);
     expect(calls(lv)[1]).toEqual({ groups: ["interface"], domains: ["vm-one"] });
     expect(value(r, "vm.interface.rx.bytes.total", { interface: "vnet0" })).toBe(111);
+  });
+});
+
+describe("virt collector: a daemon the cheap sources cannot serve gets one call", () => {
+  it("asks, from the second collection on, the groups none of a daemon's domains were served in its bulk call", async () => {
+    const lv = new RecordingLibvirt([noCgroup]);
+    const clock = { now: 1_000_000 };
+    const c = await collector(lv, spec(), clock);
+    await c.collect();
+    clock.now += 1000;
+    const second = await c.collect();
+    expect(calls(lv)).toEqual([
+      { groups: ["state", "balloon", "vcpu", "block"], domains: [] },
+      { groups: ["cpu-total"], domains: ["nocg"] },
+      { groups: ["state", "cpu-total", "balloon", "vcpu", "block"], domains: [] },
+    ]);
+    // The CPU rate spans the two collections: the counter from the second call, then from the bulk call.
+    expect(value(second, "vm.cpu.percent")).toBe(0);
+  });
+
+  it("keeps the second call for only the domains left over while others of the daemon are served", async () => {
+    const lv = new RecordingLibvirt([vmOne(TAPS_ONLY), noCgroup]);
+    const c = await collector(lv, spec());
+    await c.collect();
+    await c.collect();
+    expect(calls(lv).slice(2)).toEqual([
+      { groups: ["state", "balloon", "vcpu", "block"], domains: [] },
+      { groups: ["cpu-total"], domains: ["nocg"] },
+    ]);
+  });
+
+  it("leaves a group out of the bulk call again once its cheap source serves the daemon", async () => {
+    const proc = await mkdtemp(join(tmpdir(), "vesmon-virt-proc-"));
+    try {
+      const lv = new RecordingLibvirt([vmOne(TAPS_ONLY)]);
+      const c = await openVirtCollector(lv, spec(), testEnv({ proc, cgroup: paths.cgroup }, { now: 1 }));
+      open.push(c);
+      await c.collect();
+      await c.collect();
+      await mkdir(join(proc, "net"));
+      await copyFile(join(paths.proc, "net/dev"), join(proc, "net/dev"));
+      const served = await c.collect();
+      await c.collect();
+      expect(calls(lv)).toEqual([
+        { groups: ["state", "balloon", "vcpu", "block"], domains: [] },
+        { groups: ["interface"], domains: ["vm-one"] },
+        { groups: ["state", "balloon", "vcpu", "interface", "block"], domains: [] },
+        { groups: ["state", "balloon", "vcpu", "interface", "block"], domains: [] },
+        { groups: ["state", "balloon", "vcpu", "block"], domains: [] },
+      ]);
+      // The host's figure wins over libvirt's when both came.
+      expect(value(served, "vm.interface.rx.bytes.total", { interface: "vnet0" })).toBe(90000);
+    } finally {
+      await rm(proc, { recursive: true, force: true });
+    }
   });
 });
 

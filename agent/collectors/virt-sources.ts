@@ -34,8 +34,11 @@ export interface VirtRead {
 export interface VirtSources {
   /** Opens what is to be opened and subscribes to lifecycle events. */
   start(onLifecycle: (e: LifecycleEventInfo, daemon: VirtDaemon) => void): Promise<void>;
-  /** The bulk stats of every daemon; rejects only when nothing could be read at all. */
-  read(groups: number): Promise<VirtRead>;
+  /**
+   * The bulk stats of every daemon, of the groups `groupsOf` gives for it; rejects only when nothing could be
+   * read at all.
+   */
+  read(groupsOf: (daemon: VirtDaemon) => number): Promise<VirtRead>;
   close(): Promise<void>;
 }
 
@@ -60,8 +63,8 @@ export class SingleDaemon implements VirtSources {
     }
   }
 
-  async read(groups: number): Promise<VirtRead> {
-    const records = await this.#client.getAllDomainStats(groups);
+  async read(groupsOf: (daemon: VirtDaemon) => number): Promise<VirtRead> {
+    const records = await this.#client.getAllDomainStats(groupsOf(this.#daemon));
     return { records: records.map((record) => ({ record, daemon: this.#daemon })), unread: [], errors: [] };
   }
 

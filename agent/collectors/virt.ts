@@ -295,6 +295,12 @@ class VirtCollector implements Collector {
   /** When the balloon and block groups are read: at each measurement window's edge by default. */
   readonly #slow: EdgeCadence;
   readonly #nicFallback = new NicFallbackLog();
+  /**
+   * By daemon client: the cheap groups that none of its running domains could be served at the previous
+   * collection, asked in its bulk call rather than in a second one (a KubeVirt daemon's one VM has its tap in the
+   * pod's network namespace and its cgroup under kubepods, out of the cheap sources' reach).
+   */
+  readonly #unservedBy = new WeakMap<object, number>();
   /** The interface table could not be read at the previous collection (logged once, and on recovery). */
   #netdevFailing = false;
   /** The VM cgroups found by the last search; searched again when a running VM has none or one went away. */
@@ -366,7 +372,8 @@ class VirtCollector implements Collector {
     const found = this.#cgroups ?? [];
     const before = this.#env.now();
     const slowDue = this.#slow.due(before);
-    const read = await this.#sources.read(bulkGroups(this.#groups, this.#cheap, slowDue));
+    const bulk = bulkGroups(this.#groups, this.#cheap, slowDue);
+    const read = await this.#sources.read((d) => bulk | (this.#unservedBy.get(d.client) ?? 0));
     errors.push(...read.errors);
     const after = this.#env.now();
     // Read right on return, like the cgroups, so both are taken at the instant the collection records.
@@ -437,8 +444,9 @@ class VirtCollector implements Collector {
   }
 
   /**
-   * The domains with what their cheap sources could not serve asked of libvirt for them alone (one call per set
-   * of groups, usually none): a VM without a cgroup, an interface without a host device.
+   * The domains with what their cheap sources could not serve, and their daemon's bulk call did not carry, asked
+   * of libvirt for them alone (one call per set of groups, usually none): a VM without a cgroup, an interface
+   * without a host device.
    */
   async #completed(
     domains: DomainStats[],
@@ -448,10 +456,14 @@ class VirtCollector implements Collector {
     errors: string[],
   ): Promise<DomainStats[]> {
     const asks = new Map<VirtDaemon, Map<number, Domain[]>>();
+    const unserved = new Map<object, number>();
     domains.forEach((d, i) => {
-      const mask = d.id > 0 ? missingGroups(this.#groups, this.#cheap, served[i] ?? {}) : 0;
-      if (!mask) return;
+      if (d.id <= 0) return;
       const daemon = daemons[i]!;
+      const missing = missingGroups(this.#groups, this.#cheap, served[i] ?? {});
+      unserved.set(daemon.client, (unserved.get(daemon.client) ?? missing) & missing);
+      const mask = missing & ~(this.#unservedBy.get(daemon.client) ?? 0);
+      if (!mask) return;
       let byMask = asks.get(daemon);
       if (!byMask) {
         byMask = new Map();
@@ -459,6 +471,7 @@ class VirtCollector implements Collector {
       }
       byMask.set(mask, [...(byMask.get(mask) ?? []), { name: d.name, uuid: d.uuid, id: d.id }]);
     });
+    for (const [client, mask] of unserved) this.#unservedBy.set(client, mask);
     if (asks.size === 0) return domains;
     const extra = new Map<string, DomainStatsRecord["params"]>();
     // One daemon failing the extra call costs only its VMs' figures that the cheap sources could not give.

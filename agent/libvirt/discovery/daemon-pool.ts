@@ -103,15 +103,19 @@ export class DaemonPool {
     return [...this.#held.values()];
   }
 
-  /** Syncs with discovery, then reads every daemon's stats. Rejects only when discovery does. */
-  async read(groups: number): Promise<PoolRead> {
+  /**
+   * Syncs with discovery, then reads every daemon's stats (the groups given, or those `groups` gives for each
+   * daemon). Rejects only when discovery does.
+   */
+  async read(groups: number | ((daemon: PooledDaemon) => number)): Promise<PoolRead> {
+    const groupsOf = typeof groups === "number" ? () => groups : groups;
     const errors: string[] = [];
     await this.#sync();
     const reads: DaemonStats[] = [];
     const unread: string[] = [];
     await forEachLimit(this.#held.values(), this.#opts.concurrency ?? DAEMONS_AT_ONCE, async (d) => {
       try {
-        const records = await this.#stats(d, groups);
+        const records = await this.#stats(d, groupsOf(d));
         d.uuids = records.map((r) => r.dom.uuid);
         reads.push({ daemon: d, records });
       } catch (err) {

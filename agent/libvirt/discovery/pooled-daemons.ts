@@ -16,9 +16,9 @@ export class PooledDaemons implements VirtSources {
     this.#pool = this.#make((e, d) => onLifecycle(e, view(d)));
   }
 
-  async read(groups: number): Promise<VirtRead> {
+  async read(groupsOf: (daemon: VirtDaemon) => number): Promise<VirtRead> {
     if (!this.#pool) throw new Error("virt: daemon pool not started");
-    const r = await this.#pool.read(groups);
+    const r = await this.#pool.read((d) => groupsOf(view(d)));
     return {
       records: r.reads.flatMap(({ daemon, records }) => {
         const v = view(daemon);
