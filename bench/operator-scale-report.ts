@@ -97,6 +97,8 @@ export interface OperatorScaleRun {
   warningSamples: string[];
   /** Each time the operator exited (it exits when it loses its lease) and was started again, as a kubelet would. */
   operatorRestarts?: { afterSeconds: number; phase?: string; why: string }[];
+  /** Operator processes the kernel killed at the memory limit during the run. */
+  oomKills?: number;
 }
 
 /** Everything one operator-scale run measured. */
@@ -118,6 +120,8 @@ export interface OperatorScaleResult {
   };
   /** Wall time of the whole benchmark, seconds. */
   seconds?: number;
+  /** The operator's memory limit (its cgroup's), MiB. */
+  memoryLimitMiB?: number;
   runs: OperatorScaleRun[];
 }
 
@@ -306,16 +310,22 @@ export function operatorScaleMarkdown(result: OperatorScaleResult): string {
         `- **Repeated writes.** Until convergence at ${last.nodes} nodes ${repeats.map(([k, n]) => `${n} writes to ${k}`).join(", ")} repeated the previous write to the same object byte for byte.`,
       );
   }
-  for (const r of runs)
+  for (const r of runs) {
+    if (r.oomKills)
+      findings.push(
+        `- **The kernel OOM-killed the operator ${r.oomKills} time${r.oomKills > 1 ? "s" : ""} at ${r.nodes} nodes** (the chart's memory limit).`,
+      );
     if (r.operatorRestarts?.length)
       findings.push(
         `- **The operator exited ${r.operatorRestarts.length} time${r.operatorRestarts.length > 1 ? "s" : ""} at ${r.nodes} nodes** and was started again (as a kubelet restarts it): ${r.operatorRestarts.map((x) => `after ${x.afterSeconds.toFixed(0)} s${x.phase ? `, ${x.phase}` : ""} (${x.why})`).join("; ")}. The figures of that phase include the restart and the resync after it.`,
       );
+  }
   const warnings = runs.filter((r) => r.operatorWarnings > 0);
   const medSteady = median(runs.map((r) => r.steady.seconds));
   return `## Operator scale
 
-How the operator copes with a fleet: the real operator process (\`node dist/operator/main.js\`, leader election on) against
+How the operator copes with a fleet: the real operator process (\`node dist/operator/main.js\`, leader election on, with the
+chart's V8 flags and env, in a memory cgroup with the chart's ${result.memoryLimitMiB ?? 384} MiB limit) against
 the project's **fake API server** (\`test/fake-apiserver\`, in a child process of its own so that its CPU is measured apart),
 holding **realistic Node objects** and changing their status as kubelets do, with **${first?.agents.count ?? 50} real agents** in one process
 (\`bench/agent-fleet.ts\`) on ${first?.agents.count ?? 50} of the nodes. The other nodes have no agent. ${result.mode} mode, ${result.date.slice(0, 10)}${result.commit ? `, commit \`${result.commit}\`` : ""},

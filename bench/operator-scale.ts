@@ -32,7 +32,7 @@ import {
 } from "./operator-scale-report.ts";
 import { OperatorSupervisor } from "./operator-supervisor.ts";
 import { cpuSeconds, freePort, terminate } from "./proc.ts";
-import { builtEntry } from "./setup.ts";
+import { builtEntry, OPERATOR_RUNTIME } from "./setup.ts";
 
 export type {
   OperatorScaleResult,
@@ -408,6 +408,7 @@ async function measureRun(
         apiServerCpuSeconds: apiCpu(beforeChange, afterChange),
         reconciles: reconciles(metricsBeforeChange, metricsAfterChange),
       },
+      oomKills: operator.oomKills(),
       operatorWarnings: operator.warningCount,
       warningSamples: [...operator.warnings],
       operatorRestarts: operator.exits.map((e) => ({
@@ -498,6 +499,7 @@ export async function measureOperatorScale(opts: {
     loadAverage,
     plan: { ...plan },
     seconds: Math.round((Date.now() - began) / 1000),
+    memoryLimitMiB: OPERATOR_RUNTIME.memoryLimitMiB,
     runs,
   };
 }

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { type MemoryCgroup, makeMemoryCgroup } from "./memory-cgroup.ts";
 import { cpuSeconds, rssMiB, terminate } from "./proc.ts";
 import { OPERATOR_RUNTIME } from "./setup.ts";
 
@@ -22,8 +23,8 @@ interface LogEntry {
 }
 
 /**
- * Runs `node <entry> <args>` with the chart's V8 flags and env (the operator as deployed), and starts it again
- * after each exit, until `stop()`.
+ * Runs `node <entry> <args>` with the chart's V8 flags and env in a memory cgroup with the chart's limit (the
+ * operator as deployed), and starts it again after each exit, until `stop()`.
  */
 export class OperatorSupervisor {
   readonly exits: OperatorExit[] = [];
@@ -40,6 +41,7 @@ export class OperatorSupervisor {
   #lastCpu = 0;
   #lastPeak = 0;
   readonly #sampler: NodeJS.Timeout;
+  readonly #cgroup: MemoryCgroup;
 
   readonly #entry: string;
   readonly #args: readonly string[];
@@ -57,15 +59,26 @@ export class OperatorSupervisor {
     this.#args = args;
     this.#track = track;
     this.#milestoneMessages = milestones;
+    this.#cgroup = makeMemoryCgroup(`vesmon-bench-operator-${process.pid}`, OPERATOR_RUNTIME.memoryLimitMiB);
     this.#child = this.#start();
     this.#sampler = setInterval(() => void this.#sample(), 1000);
   }
 
   #start(): ChildProcess {
-    const child = spawn(process.execPath, [...OPERATOR_RUNTIME.nodeFlags, this.#entry, ...this.#args], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, ...OPERATOR_RUNTIME.env },
-    });
+    // The shell moves itself into the cgroup and becomes node (exec), so node starts under the limit, same pid.
+    const child = spawn(
+      "/bin/sh",
+      [
+        "-c",
+        'echo $$ > "$0" && exec "$@"',
+        this.#cgroup.procs,
+        process.execPath,
+        ...OPERATOR_RUNTIME.nodeFlags,
+        this.#entry,
+        ...this.#args,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...OPERATOR_RUNTIME.env } },
+    );
     this.#track(child);
     let buffered = "";
     child.stderr!.on("data", (chunk: Buffer) => {
@@ -123,10 +136,16 @@ export class OperatorSupervisor {
     return { peak: Math.max(this.#peakDone, now.peak), now: now.now };
   }
 
+  /** Operator processes the kernel killed at the chart's memory limit so far. */
+  oomKills(): number {
+    return this.#cgroup.oomKills();
+  }
+
   /** Stops the live process and restarts no more. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#sampler);
     await terminate(this.#child);
+    this.#cgroup.remove();
   }
 }
