@@ -5,6 +5,7 @@ import {
   kubevirtDaemonsMarkdown,
   type Scenario,
 } from "./kubevirt-daemons-report.ts";
+import { MACHINE } from "./testdata.ts";
 
 const run = (
   vms: number,
@@ -37,14 +38,7 @@ const result = (
   mode: "full",
   plan: { scenarios: SCENARIOS, repetitions: 2, collections: 60, warmup: 5, pauseMs: 50 },
   concurrency: 8,
-  machine: {
-    cpuModel: "AMD EPYC 7B13",
-    cores: 2,
-    memoryGiB: 7.8,
-    kernel: "6.18.44",
-    cgroup: "v2",
-    os: "Debian GNU/Linux 13 (trixie)",
-  },
+  machine: MACHINE,
   load: { start: 2.5, end: 3.125 },
   runs,
   ...over,

@@ -1,6 +1,7 @@
 import { type ChildProcess, execFile } from "node:child_process";
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
+import { rmSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
 import { type AddressInfo, createServer } from "node:net";
 import { cpus, release, totalmem } from "node:os";
 import { promisify } from "node:util";
@@ -26,11 +27,35 @@ export async function cpuSecondsOf(pids: readonly number[]): Promise<number> {
   return sum;
 }
 
+/** A "Key:   123 kB" line of a /proc file, in KiB; 0 when absent. */
+const kibField = (text: string, key: string) =>
+  Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text)?.[1] ?? 0);
+
 /** Peak (VmHWM) and current (VmRSS) resident memory of a process in MiB; 0 when it is gone. */
 export async function rssMiB(pid: number): Promise<{ peak: number; now: number }> {
   const status = await readFile(`/proc/${pid}/status`, "utf8").catch(() => "");
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? 0);
-  return { peak: kib("VmHWM") / 1024, now: kib("VmRSS") / 1024 };
+  return { peak: kibField(status, "VmHWM") / 1024, now: kibField(status, "VmRSS") / 1024 };
+}
+
+/**
+ * Resident memory of a process in MiB from /proc/<pid>/smaps_rollup: all of it, the anonymous part (heaps,
+ * stacks, malloc arenas) and the rest, file-backed pages (the binary, shared libraries, ICU data); 0 when gone.
+ */
+export async function residentMiB(pid: number): Promise<{ rss: number; anonymous: number; file: number }> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, "utf8").catch(() => "");
+  const rss = kibField(text, "Rss") / 1024;
+  const anonymous = kibField(text, "Anonymous") / 1024;
+  return { rss, anonymous, file: rss - anonymous };
+}
+
+/** The names (`comm`) of a process's threads; empty when it is gone. */
+export async function threadNames(pid: number): Promise<string[]> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const names = await Promise.all(
+    tasks.map((t) => readFile(`/proc/${pid}/task/${t}/comm`, "utf8").catch(() => "")),
+  );
+  // A thread that ended between the readdir and its read leaves an empty name.
+  return names.map((n) => n.trim()).filter((n) => n !== "");
 }
 
 /** What the figures were measured on. */
@@ -97,4 +122,34 @@ export async function freePort(): Promise<number> {
   server.close();
   await once(server, "close");
   return port;
+}
+
+/**
+ * The child processes a benchmark has running, killed (SIGKILL) should it be interrupted (SIGINT, SIGTERM: then
+ * `dir` is removed and the process exits 130) or exit before stopping them. `release` ends the guard, killing
+ * what is left.
+ */
+export function guardChildren(dir?: string): { children: Set<ChildProcess>; release: () => void } {
+  const children = new Set<ChildProcess>();
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  };
+  // Synchronously: a measurement seeing its children die must not get to report a failure first.
+  const onSignal = () => {
+    killAll();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+    process.exit(130);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", killAll);
+  return {
+    children,
+    release: () => {
+      killAll();
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      process.off("exit", killAll);
+    },
+  };
 }

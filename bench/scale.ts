@@ -112,12 +112,17 @@ function virtMetrics(text: string): Record<string, number> {
   return out;
 }
 
-async function scrape(port: number): Promise<Record<string, number>> {
+/** The virt job's and the VES sink's figures from the agent's /metrics on 127.0.0.1:`port`. */
+export async function scrape(port: number): Promise<Record<string, number>> {
   const r = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(5000) });
   return virtMetrics(await r.text());
 }
 
-function profileYaml(socket: string, listenerUrl: string): string {
+/**
+ * The profile the scale and agent-memory benchmarks run: cpu, memory, interface, disk and virt (at `socket`)
+ * every 1 s, VES events every 5 s to `listenerUrl`.
+ */
+export function profileYaml(socket: string, listenerUrl: string): string {
   // The vesmon profile of bench/peers.ts, with the virt collector pointed at the simulator.
   const entries = ["cpu", "memory", "interface", "disk"].map((c) => `    - { name: ${c}, interval: 1s }`);
   return `apiVersion: vesmon.io/v1alpha1

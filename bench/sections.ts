@@ -1,3 +1,5 @@
+import { measureAgentMemory } from "./agent-memory.ts";
+import { type AgentMemoryResult, agentMemoryMarkdown } from "./agent-memory-report.ts";
 import type { CollectionResult } from "./collection.ts";
 import { measureCollection, PLANS } from "./collection.ts";
 import { collectionMarkdown } from "./collection-report.ts";
@@ -68,6 +70,11 @@ export const SECTIONS = [
   } as Section<StatGroupsResult>,
   { name: "scale", measure: measureScale, markdown: scaleMarkdown } as Section<ScaleResult>,
   {
+    name: "agent-memory",
+    measure: measureAgentMemory,
+    markdown: agentMemoryMarkdown,
+  } as Section<AgentMemoryResult>,
+  {
     name: "kubevirt-daemons",
     measure: measureKubevirtDaemons,
     markdown: kubevirtDaemonsMarkdown,
@@ -89,6 +96,7 @@ export const RUN_ORDER = [
   "operator-scale",
   "delivery",
   "hot-apply",
+  "agent-memory",
   "kubevirt-daemons",
   "scale",
   "stat-groups",
