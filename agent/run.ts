@@ -90,7 +90,7 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     !args.profile && process.env.NODE_NAME && (args.kubeconfig || process.env.KUBERNETES_SERVICE_HOST);
   if (cluster) {
     const { startClusterMode } = await import("./cluster.ts");
-    const mode = startClusterMode({
+    const mode = await startClusterMode({
       agent,
       apply,
       nodeName,
