@@ -88,7 +88,10 @@ export async function patchStatus<S extends object>(
   return out as KubernetesObject & { status?: S };
 }
 
-/** The HTTP status of a failed API call (client-node 2.x `ApiException.code`), if it is one. */
+/**
+ * The HTTP status of a failed API call (client-node 2.x `ApiException.code`, or the agent client's
+ * `KubeApiError.code`), if it is one.
+ */
 export function apiErrorCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === "number" ? code : undefined;
