@@ -1,5 +1,6 @@
-import { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import { KubeRestClient } from "../kube/rest-client.ts";
+import { loadRestConfig } from "../kube/rest-config.ts";
 import { realTimers } from "../kube/timers.ts";
 import type { Agent } from "./agent.ts";
 import { type ClusterConfig, ClusterConfigSource, type Validate } from "./config/cluster-config.ts";
@@ -31,22 +32,22 @@ const sharedValidate: Validate = (request) => {
 
 /**
  * The agent in a cluster: runs what its node's NodeMonitor names, each profile at the generation the operator
- * accepted, and reports in the NodeMonitor's status. Kept apart from main so the Kubernetes client (tens of
- * MiB once loaded) is only loaded when the agent runs in a cluster.
+ * accepted, and reports in the NodeMonitor's status. Kept apart from main so that nothing of the cluster
+ * (reflectors, the API client) is loaded when the agent runs standalone.
  */
-export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; flush: () => Promise<void> } {
+export async function startClusterMode(
+  opts: ClusterModeOptions,
+): Promise<{ stop: () => void; flush: () => Promise<void> }> {
   const { agent, log, nodeName } = opts;
-  const kubeConfig = new KubeConfig();
-  if (opts.kubeconfig) kubeConfig.loadFromFile(opts.kubeconfig);
-  else kubeConfig.loadFromCluster();
+  const api = new KubeRestClient(await loadRestConfig(opts.kubeconfig));
   const source = new ClusterConfigSource({
-    kubeConfig,
+    api,
     nodeName,
     timers: realTimers,
     log,
     validate: opts.validate ?? sharedValidate,
   });
-  const writer = new StatusWriter({ kubeConfig, nodeName, timers: realTimers, log });
+  const writer = new StatusWriter({ api, nodeName, timers: realTimers, log });
   let seen: ClusterConfig | undefined;
   let running: (ClusterConfig & { ok: true }) | undefined;
   let previous: ReturnType<typeof renderStatus> | undefined;
@@ -108,6 +109,7 @@ export function startClusterMode(opts: ClusterModeOptions): { stop: () => void; 
       report();
       await writer.flush();
       writer.stop();
+      api.close();
     },
   };
 }

@@ -90,14 +90,23 @@ export async function runAgent({ args, log, stateDir, http }: RunOptions): Promi
     !args.profile && process.env.NODE_NAME && (args.kubeconfig || process.env.KUBERNETES_SERVICE_HOST);
   if (cluster) {
     const { startClusterMode } = await import("./cluster.ts");
-    const mode = startClusterMode({
-      agent,
-      apply,
-      nodeName,
-      ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
-      agentVersion: VERSION,
-      log,
-    });
+    let mode: Awaited<ReturnType<typeof startClusterMode>>;
+    try {
+      mode = await startClusterMode({
+        agent,
+        apply,
+        nodeName,
+        ...(args.kubeconfig ? { kubeconfig: args.kubeconfig } : {}),
+        agentVersion: VERSION,
+        log,
+      });
+    } catch (err) {
+      // A kubeconfig or service account the agent cannot use: one line naming the file and field.
+      if ((err as Error).name !== "RestConfigError") throw err;
+      log.fatal(`cannot start: ${(err as Error).message}`);
+      await closeServer(http);
+      return 1;
+    }
     stopSource = mode.stop;
     flushStatus = mode.flush;
   } else if (args.profile) {

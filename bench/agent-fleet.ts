@@ -168,7 +168,7 @@ async function runFleet(): Promise<void> {
         apply: { node, start, end: Date.now(), profiles: generations, refused: report.refused.length },
       });
     };
-    const mode = startClusterMode({
+    const mode = await startClusterMode({
       agent,
       apply,
       nodeName: node,

@@ -7,6 +7,7 @@ import {
   setHeaderOptions,
   type V1ObjectMeta,
 } from "@kubernetes/client-node";
+import { type CustomResourceRef, statusPatch } from "./status-patch.ts";
 
 /** Options of a server-side apply. */
 export interface ApplyOptions {
@@ -14,16 +15,6 @@ export interface ApplyOptions {
   fieldManager: string;
   /** Take over fields other managers own instead of failing with 409. Defaults to false. */
   force?: boolean;
-}
-
-/** Names a custom resource for a status write. */
-export interface CustomResourceRef {
-  group: string;
-  version: string;
-  plural: string;
-  name: string;
-  /** Absent for cluster-scoped kinds. */
-  namespace?: string;
 }
 
 // KubernetesObjectApi caches discovery per instance; one per KubeConfig keeps that cache useful.
@@ -71,10 +62,9 @@ export async function serverSideApply<T extends KubernetesObject>(
 }
 
 /**
- * Replaces the whole status of a custom resource through its `/status` subresource, and returns the object.
- * It is a JSON patch (`application/json-patch+json`) `[{op: "add", path: "/status", value}]`: "add" replaces
- * an existing member, so a key the new status leaves out is removed (a merge patch would keep it forever),
- * and it works whether or not a status exists yet. Pass the complete status.
+ * Replaces the whole status of a custom resource through its `/status` subresource, and returns the object:
+ * the JSON patch of `statusPatch`, through client-node (the agent's `patchStatusWith` sends the same). Pass
+ * the complete status.
  */
 export async function patchStatus<S extends object>(
   kubeConfig: KubeConfig,
@@ -89,7 +79,7 @@ export async function patchStatus<S extends object>(
     version: ref.version,
     plural: ref.plural,
     name: ref.name,
-    body: [{ op: "add", path: "/status", value: status }],
+    body: statusPatch(status),
     ...(opts.fieldManager ? { fieldManager: opts.fieldManager } : {}),
   };
   const out: unknown = ref.namespace
@@ -98,7 +88,10 @@ export async function patchStatus<S extends object>(
   return out as KubernetesObject & { status?: S };
 }
 
-/** The HTTP status of a failed API call (client-node 2.x `ApiException.code`), if it is one. */
+/**
+ * The HTTP status of a failed API call (client-node 2.x `ApiException.code`, or the agent client's
+ * `KubeApiError.code`), if it is one.
+ */
 export function apiErrorCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null | undefined)?.code;
   return typeof code === "number" ? code : undefined;

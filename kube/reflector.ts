@@ -1,6 +1,5 @@
-import type { KubeConfig } from "@kubernetes/client-node";
-import { CustomObjectsApi, Watch } from "@kubernetes/client-node";
 import type { Logger } from "pino";
+import type { KubeApi, KubeWatcher } from "./api.ts";
 import { upwardJitterDelay } from "./backoff.ts";
 import { realTimers, type Timers } from "./timers.ts";
 
@@ -25,7 +24,8 @@ export interface ListResult<T> {
 
 /** Settings of a reflector. */
 export interface ReflectorOptions<T> {
-  kubeConfig: KubeConfig;
+  /** Opens the watches: the agent's KubeRestClient, or client-node through clientNodeWatcher. */
+  watcher: KubeWatcher;
   /** The collection's path, e.g. `/apis/vesmon.io/v1alpha1/nodemonitors`. */
   path: string;
   /** Lists the collection (with the same selectors as the watch). */
@@ -195,19 +195,6 @@ export class Reflector<T extends KubeObject> {
     await this.#watch();
   }
 
-  /** The kube config the watch uses: the given one, setting the Accept header when one is asked for. */
-  #watchConfig(): KubeConfig {
-    const { kubeConfig, accept } = this.#opts;
-    if (accept === undefined) return kubeConfig;
-    // Watch takes no headers; it asks its config to authenticate each request, so that is where one goes.
-    const config: KubeConfig = Object.create(kubeConfig);
-    config.applySecurityAuthentication = async (ctx) => {
-      await kubeConfig.applySecurityAuthentication(ctx);
-      ctx.setHeaderParam("Accept", accept);
-    };
-    return config;
-  }
-
   #armWatchdog(): void {
     this.#timers.clearTimeout(this.#watchdog);
     this.#watchdog = this.#timers.setTimeout(() => {
@@ -247,10 +234,12 @@ export class Reflector<T extends KubeObject> {
       }
     };
     try {
-      this.#abort = await new Watch(this.#watchConfig()).watch(
+      this.#abort = await this.#opts.watcher.watch(
         this.#opts.path,
         query,
-        (type: string, received: T & WatchStatus) => {
+        this.#opts.accept,
+        (type: string, raw: unknown) => {
+          const received = raw as T & WatchStatus;
           this.#armWatchdog();
           if (type === "ERROR") {
             const object = received;
@@ -288,17 +277,25 @@ export class Reflector<T extends KubeObject> {
   }
 }
 
-/** A `list` for a reflector over a cluster-scoped custom resource, with an optional field selector. */
-export function clusterCustomObjectLister<T extends KubeObject>(
-  kubeConfig: KubeConfig,
-  ref: { group: string; version: string; plural: string; fieldSelector?: string },
+/**
+ * A `list` for a reflector: GETs the collection at `path` with the same selectors as the watch, and with
+ * `accept` (e.g. `as=PartialObjectMetadataList` for metadata only) when given.
+ */
+export function apiLister<T extends KubeObject>(
+  api: KubeApi,
+  path: string,
+  opts: { fieldSelector?: string; labelSelector?: string; accept?: string } = {},
 ): () => Promise<ListResult<T>> {
-  const api = kubeConfig.makeApiClient(CustomObjectsApi);
+  const query = { fieldSelector: opts.fieldSelector, labelSelector: opts.labelSelector };
   return async () => {
-    const r = (await api.listClusterCustomObject(ref)) as {
-      items: T[];
-      metadata: { resourceVersion: string };
-    };
-    return { items: r.items, resourceVersion: r.metadata.resourceVersion };
+    const r = await api.request<{ items?: T[] | null; metadata?: { resourceVersion?: string } }>(
+      "GET",
+      path,
+      {
+        query,
+        ...(opts.accept ? { accept: opts.accept } : {}),
+      },
+    );
+    return { items: r.items ?? [], resourceVersion: r.metadata?.resourceVersion ?? "" };
   };
 }

@@ -3,10 +3,11 @@ import type { Logger } from "pino";
 import type { MonitoringProfile, MonitoringProfileStatus, NodeMonitor } from "../api/v1alpha1/types.ts";
 import { validateMonitoringProfile } from "../api/v1alpha1/validators.ts";
 import { isNotFound, patchStatus, serverSideApply } from "../kube/apply.ts";
+import { clientNodeWatcher, clusterCustomObjectLister } from "../kube/client-node-api.ts";
 import { forEachLimit } from "../kube/concurrency.ts";
 import { findCondition } from "../kube/conditions.ts";
 import { MutationCache } from "../kube/mutation-cache.ts";
-import { clusterCustomObjectLister, type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
+import { type KubeObject, type ListResult, Reflector } from "../kube/reflector.ts";
 import type { Timers } from "../kube/timers.ts";
 import { WorkQueue } from "../kube/work-queue.ts";
 import {
@@ -156,6 +157,7 @@ export class Controller {
   constructor(opts: ControllerOptions) {
     this.#opts = opts;
     const kc = opts.kubeConfig;
+    const watcher = clientNodeWatcher(kc);
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
     this.queue = new WorkQueue<string>({ timers: opts.timers, name: "operator" });
@@ -165,7 +167,7 @@ export class Controller {
       path: string,
       list: () => Promise<ListResult<T>>,
       transform: (o: T) => T = withoutManagedFields,
-    ) => new Reflector<T>({ kubeConfig: kc, path, list, transform, timers: opts.timers, log: opts.log });
+    ) => new Reflector<T>({ watcher, path, list, transform, timers: opts.timers, log: opts.log });
     this.#profiles = reflector(
       "/apis/vesmon.io/v1alpha1/monitoringprofiles",
       customList("monitoringprofiles"),
@@ -176,7 +178,7 @@ export class Controller {
       nodeMonitorForCache,
     );
     this.#nodes = new Reflector<Node>({
-      kubeConfig: kc,
+      watcher,
       path: "/api/v1/nodes",
       accept: NODE_WATCH_ACCEPT,
       transform: nodeForCache,

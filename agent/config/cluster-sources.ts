@@ -1,12 +1,13 @@
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { clusterCustomObjectLister, type KubeObject, Reflector } from "../../kube/reflector.ts";
+import type { KubeApi } from "../../kube/api.ts";
+import { apiLister, type KubeObject, Reflector } from "../../kube/reflector.ts";
 import type { Timers } from "../../kube/timers.ts";
 import { type AgentProfile, profileForAgent } from "./profile-view.ts";
 
 /** Settings of the cluster sources. */
 export interface ClusterSourceOptions {
-  kubeConfig: KubeConfig;
+  /** The agent's API client (KubeRestClient). */
+  api: KubeApi;
   /** This node's name, which is also its NodeMonitor's name. */
   nodeName: string;
   timers?: Timers;
@@ -28,16 +29,12 @@ function reflector<T extends KubeObject>(
   plural: string,
   extra: { fieldSelector?: string; transform?: (o: T) => T },
 ): Reflector<T> {
+  const path = `/apis/${GROUP}/${VERSION}/${plural}`;
   return new Reflector<T>({
-    kubeConfig: opts.kubeConfig,
-    path: `/apis/${GROUP}/${VERSION}/${plural}`,
+    watcher: opts.api,
+    path,
     ...extra,
-    list: clusterCustomObjectLister<T>(opts.kubeConfig, {
-      group: GROUP,
-      version: VERSION,
-      plural,
-      ...(extra.fieldSelector ? { fieldSelector: extra.fieldSelector } : {}),
-    }),
+    list: apiLister<T>(opts.api, path, extra.fieldSelector ? { fieldSelector: extra.fieldSelector } : {}),
     ...(opts.timers ? { timers: opts.timers } : {}),
     ...(opts.log ? { log: opts.log } : {}),
     ...(opts.watchdogMs ? { watchdogMs: opts.watchdogMs } : {}),

@@ -15,7 +15,7 @@ describe("StatusWriter", () => {
     await api.start();
     api.create(nodeMonitor("n1"));
     const writer = new StatusWriter({
-      kubeConfig: api.kubeConfig(),
+      api: api.restClient(),
       nodeName: "n1",
       timers: new ManualTimers(),
     });
@@ -42,7 +42,7 @@ describe("StatusWriter", () => {
     await api.start();
     api.create(nodeMonitor("n1"));
     const writer = new StatusWriter({
-      kubeConfig: api.kubeConfig(),
+      api: api.restClient(),
       nodeName: "n1",
       timers: new ManualTimers(),
     });

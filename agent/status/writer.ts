@@ -1,13 +1,13 @@
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Logger } from "pino";
 import type { NodeMonitorStatus } from "../../api/v1alpha1/types.ts";
-import { patchStatus } from "../../kube/apply.ts";
+import type { KubeApi } from "../../kube/api.ts";
+import { patchStatusWith } from "../../kube/status-patch.ts";
 import type { Timers } from "../../kube/timers.ts";
 import { statusFingerprint } from "./render.ts";
 
 /** Settings of the status writer. */
 export interface StatusWriterOptions {
-  kubeConfig: KubeConfig;
+  api: KubeApi;
   nodeName: string;
   /** Least time between two writes, ms. Defaults to 5000. */
   minIntervalMs?: number;
@@ -77,8 +77,8 @@ export class StatusWriter {
     if (fingerprint === this.#lastFingerprint && now - this.#lastWrite < (this.#opts.refreshMs ?? 60_000))
       return;
     try {
-      await patchStatus(
-        this.#opts.kubeConfig,
+      await patchStatusWith(
+        this.#opts.api,
         { group: "vesmon.io", version: "v1alpha1", plural: "nodemonitors", name: this.#opts.nodeName },
         status,
         { fieldManager: "vesmon-agent" },

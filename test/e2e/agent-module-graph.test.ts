@@ -8,8 +8,9 @@ import { FakeApiServer } from "../fake-apiserver/index.ts";
 
 // What a standalone agent keeps loaded decides most of its resident memory (docs/benchmarks.md, "Where the
 // agent's memory goes"): ES modules are never unloaded. A profile file is validated in a worker that ends, the
-// HTTP server is node:http and the Kubernetes client is cluster mode's, so none of these may be in the main
-// thread's module graph once the agent runs. RSS itself is not asserted: it depends on the machine.
+// HTTP server is node:http, and cluster mode speaks to the API server through the agent's own small client
+// (kube/rest-client.ts; @kubernetes/client-node costs ~80 MiB RSS once imported), so none of these may be in
+// the main thread's module graph once the agent runs. RSS itself is not asserted: it depends on the machine.
 const ROOT = join(import.meta.dirname, "../..");
 const AGENT = join(ROOT, "agent/main.ts");
 const TRACE = join(ROOT, "test/helpers/module-trace.ts");
@@ -32,6 +33,66 @@ spec:
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** What no agent may keep loaded, whatever its mode. */
+const NEVER = [
+  "/node_modules/@kubernetes/client-node/",
+  "/node_modules/@bufbuild/cel/",
+  "/node_modules/ajv/",
+  "/node_modules/typebox/",
+  "/node_modules/fastify/",
+  "/api/v1alpha1/validators.ts",
+];
+
+/** Starts the agent under the module trace; `stderr()` is what it logged so far. */
+function startTraced(args: string[], env: NodeJS.ProcessEnv, trace: string) {
+  const p = spawn(process.execPath, ["--import", TRACE, AGENT, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...env, MODULE_TRACE_FILE: trace },
+  });
+  child = p;
+  let stderr = "";
+  p.stderr?.on("data", (c: Buffer) => {
+    stderr += c.toString();
+  });
+  return { p, stderr: () => stderr };
+}
+
+/** Waits until `collector` has collected, scraping the agent's /metrics (its URL from the log). */
+async function untilCollected(agent: ReturnType<typeof startTraced>, collector: string, deadline: number) {
+  const done = new RegExp(
+    `vesmon_scrape_collector_collections_total\\{[^}]*collector="${collector}"\\} [1-9]`,
+  );
+  let scraped = "";
+  while (!done.test(scraped)) {
+    if (agent.p.exitCode !== null || Date.now() > deadline)
+      throw new Error(`agent did not reach steady state (exit ${agent.p.exitCode}):\n${agent.stderr()}`);
+    await sleep(250);
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(agent.stderr())?.[1];
+    if (url)
+      scraped = await fetch(`${url}/metrics`).then(
+        (r) => r.text(),
+        () => "",
+      );
+  }
+}
+
+/** The modules the agent's main thread loaded, after SIGUSR2. */
+async function loadedModules(p: ChildProcess, trace: string, deadline: number): Promise<string[]> {
+  p.kill("SIGUSR2");
+  let text = "";
+  while (!text && Date.now() < deadline) {
+    await sleep(100);
+    text = await readFile(trace, "utf8").catch(() => "");
+  }
+  return text.split("\n");
+}
+
+async function stopsCleanly(p: ChildProcess) {
+  p.kill("SIGTERM");
+  const [code] = await once(p, "exit");
+  expect(code).toBe(0);
+}
+
 let child: ChildProcess | undefined;
 let dir: string | undefined;
 afterEach(async () => {
@@ -49,56 +110,22 @@ describe("standalone agent's module graph", () => {
     const trace = join(dir, "modules.txt");
     await writeFile(profile, PROFILE);
     const args = ["--profile", profile, "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0"];
-    const p = spawn(process.execPath, ["--import", TRACE, AGENT, ...args, "--node-name", "n"], {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, MODULE_TRACE_FILE: trace, AGENT_LOG_LEVEL: "info" },
-    });
-    child = p;
-    let stderr = "";
-    p.stderr?.on("data", (c: Buffer) => {
-      stderr += c.toString();
-    });
+    const agent = startTraced([...args, "--node-name", "n"], { AGENT_LOG_LEVEL: "info" }, trace);
     // Steady state: the profile applied, the host collectors have run and /metrics has been served.
     const deadline = Date.now() + 45_000;
-    let scraped = "";
-    while (!/vesmon_scrape_collector_collections_total\{[^}]*collector="cpu"\} [1-9]/.test(scraped)) {
-      if (p.exitCode !== null || Date.now() > deadline)
-        throw new Error(`agent did not reach steady state (exit ${p.exitCode}):\n${stderr}`);
-      await sleep(250);
-      const url = /"url":"(http:\/\/[^"]+)"/.exec(stderr)?.[1];
-      if (url)
-        scraped = await fetch(`${url}/metrics`).then(
-          (r) => r.text(),
-          () => "",
-        );
-    }
-    p.kill("SIGUSR2");
-    let text = "";
-    while (!text && Date.now() < deadline) {
-      await sleep(100);
-      text = await readFile(trace, "utf8").catch(() => "");
-    }
-    const modules = text.split("\n");
+    await untilCollected(agent, "cpu", deadline);
+    const modules = await loadedModules(agent.p, trace, deadline);
     // The trace sees what loads: the collectors, the metrics library, and its own absence is not a pass.
     expect(modules.some((m) => m.endsWith("/agent/collectors/cpu.ts"))).toBe(true);
     expect(modules.some((m) => m.includes("/node_modules/prom-client/"))).toBe(true);
-    for (const unwanted of [
-      "/node_modules/@kubernetes/client-node/",
-      "/node_modules/@bufbuild/cel/",
-      "/node_modules/ajv/",
-      "/node_modules/typebox/",
-      "/node_modules/fastify/",
-      "/api/v1alpha1/validators.ts",
-    ])
-      expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
-    p.kill("SIGTERM");
-    const [code] = await once(p, "exit");
-    expect(code).toBe(0);
+    expect(modules.filter((m) => m.endsWith("/kube/rest-client.ts"))).toEqual([]);
+    for (const unwanted of NEVER) expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
+    await stopsCleanly(agent.p);
   }, 60_000);
 });
 
 describe("cluster-mode agent's module graph", () => {
-  it("holds the Kubernetes client but neither the CEL runtime, ajv, TypeBox nor fastify once it runs", async () => {
+  it("holds its own API client but neither client-node, the CEL runtime, ajv, TypeBox nor fastify once it runs", async () => {
     const api = new FakeApiServer();
     await api.start();
     try {
@@ -135,15 +162,7 @@ describe("cluster-mode agent's module graph", () => {
         spec: { nodeName: "n", configHash: "sha256:00000000000000aa", profiles: [{ name: "lean" }] },
       });
       const args = ["--kubeconfig", kubeconfig, "--state-dir", join(dir, "state"), "--listen", ""];
-      const p = spawn(process.execPath, ["--import", TRACE, AGENT, ...args], {
-        stdio: ["ignore", "ignore", "pipe"],
-        env: { ...process.env, MODULE_TRACE_FILE: trace, NODE_NAME: "n" },
-      });
-      child = p;
-      let stderr = "";
-      p.stderr?.on("data", (c: Buffer) => {
-        stderr += c.toString();
-      });
+      const agent = startTraced(args, { NODE_NAME: "n" }, trace);
       // Steady state: the profile validated (in the worker), applied and reported.
       const applied = () =>
         (
@@ -153,30 +172,54 @@ describe("cluster-mode agent's module graph", () => {
         )?.profiles?.[0]?.appliedGeneration === 1;
       const deadline = Date.now() + 45_000;
       while (!applied()) {
-        if (p.exitCode !== null || Date.now() > deadline)
-          throw new Error(`agent did not apply its profile (exit ${p.exitCode}):\n${stderr}`);
+        if (agent.p.exitCode !== null || Date.now() > deadline)
+          throw new Error(`agent did not apply its profile (exit ${agent.p.exitCode}):\n${agent.stderr()}`);
         await sleep(250);
       }
-      p.kill("SIGUSR2");
-      let text = "";
-      while (!text && Date.now() < deadline) {
-        await sleep(100);
-        text = await readFile(trace, "utf8").catch(() => "");
-      }
-      const modules = text.split("\n");
-      expect(modules.some((m) => m.includes("/node_modules/@kubernetes/client-node/"))).toBe(true);
+      const modules = await loadedModules(agent.p, trace, deadline);
+      expect(modules.some((m) => m.endsWith("/kube/rest-client.ts"))).toBe(true);
       expect(modules.some((m) => m.endsWith("/agent/config/cluster-config.ts"))).toBe(true);
-      for (const unwanted of [
-        "/node_modules/@bufbuild/cel/",
-        "/node_modules/ajv/",
-        "/node_modules/typebox/",
-        "/node_modules/fastify/",
-        "/api/v1alpha1/validators.ts",
-      ])
-        expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
-      p.kill("SIGTERM");
-      const [code] = await once(p, "exit");
-      expect(code).toBe(0);
+      // The kubeconfig is JSON, read without the YAML parser (~13 MiB once loaded); in a pod there is none.
+      expect(modules.filter((m) => m.includes("/node_modules/yaml/"))).toEqual([]);
+      for (const unwanted of NEVER) expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
+      await stopsCleanly(agent.p);
+    } finally {
+      await api.close();
+    }
+  }, 60_000);
+});
+
+describe("KubeVirt discovery's module graph", () => {
+  it("lists virt-launcher pods through the agent's own API client, without client-node", async () => {
+    const api = new FakeApiServer();
+    await api.start();
+    try {
+      dir = await mkdtemp(join(tmpdir(), "vesmon-modules-"));
+      const kubeconfig = join(dir, "kubeconfig");
+      const profile = join(dir, "profile.yaml");
+      const trace = join(dir, "modules.txt");
+      await writeFile(kubeconfig, api.kubeConfig().exportConfig());
+      await writeFile(
+        profile,
+        PROFILE.replace(
+          "    - { name: load, interval: 1s }",
+          "    - { name: virt, interval: 1s, libvirt: { discovery: kubevirt, timeout: 1s } }",
+        ),
+      );
+      const args = ["--profile", profile, "--kubeconfig", kubeconfig, "--host-root", dir];
+      const agent = startTraced(
+        [...args, "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0"],
+        { NODE_NAME: "n", AGENT_LOG_LEVEL: "info" },
+        trace,
+      );
+      const deadline = Date.now() + 45_000;
+      await untilCollected(agent, "virt", deadline);
+      expect(api.requests.some((r) => r.path === "/api/v1/pods" && /watch=/.test(r.query))).toBe(true);
+      const modules = await loadedModules(agent.p, trace, deadline);
+      expect(modules.some((m) => m.endsWith("/agent/libvirt/discovery/kubevirt-pods.ts"))).toBe(true);
+      expect(modules.some((m) => m.endsWith("/kube/rest-client.ts"))).toBe(true);
+      for (const unwanted of NEVER) expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
+      await stopsCleanly(agent.p);
     } finally {
       await api.close();
     }

@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -8,9 +10,15 @@ import { describe, expect, it } from "vitest";
 // instead of hanging (a state dir under /proc) or running without its probes' endpoint (a port in use).
 const AGENT = join(import.meta.dirname, "../../agent/main.ts");
 
-async function start(args: string[]): Promise<{ code: number | null; lines: string[]; ms: number }> {
+async function start(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number | null; lines: string[]; ms: number }> {
   const started = Date.now();
-  const p = spawn(process.execPath, [AGENT, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  const p = spawn(process.execPath, [AGENT, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
   let stderr = "";
   p.stderr.on("data", (c: Buffer) => {
     stderr += c.toString();
@@ -58,6 +66,33 @@ describe("agent start-up errors", () => {
       );
     } finally {
       taken.close();
+    }
+  }, 30_000);
+
+  it("exits with one line naming the field when the kubeconfig asks for an exec plugin", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "vesmon-start-"));
+    try {
+      const kubeconfig = join(dir, "kubeconfig");
+      await writeFile(
+        kubeconfig,
+        `current-context: c
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:6443"}}]
+users: [{name: eks, user: {exec: {apiVersion: client.authentication.k8s.io/v1beta1, command: aws}}}]
+contexts: [{name: c, context: {cluster: c, user: eks}}]
+`,
+      );
+      const args = ["--kubeconfig", kubeconfig, "--state-dir", join(dir, "state"), "--listen", ""];
+      const r = await start(args, { NODE_NAME: "n1" });
+      expect(r.code).toBe(1);
+      expect(r.lines).toHaveLength(1);
+      expect(message(r.lines[0])).toEqual(
+        expect.objectContaining({
+          level: 60,
+          msg: `cannot start: kubeconfig ${kubeconfig}: users[name="eks"].user.exec is not supported by the agent's client; use a token, tokenFile or a client certificate`,
+        }),
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -50,7 +50,7 @@ const code = (p: Promise<unknown>) =>
 describe("the chart's RBAC and node restriction, enforced", () => {
   it("lets an agent write its own NodeMonitor's status and refuses another node's", async () => {
     const writer = (token: string, nodeName: string) =>
-      new StatusWriter({ kubeConfig: api.kubeConfig(token), nodeName, timers: new ManualTimers() });
+      new StatusWriter({ api: api.restClient(token), nodeName, timers: new ManualTimers() });
     const own = writer("agent-n1", "n1");
     own.request(() => ({ observedGeneration: 1, agentVersion: "1" }));
     await own.flush();

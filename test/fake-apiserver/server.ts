@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
+import { KubeRestClient } from "../../kube/rest-client.ts";
 import { admit } from "./admission-policy.ts";
 import { ADMIN, type UserInfo } from "./rbac.ts";
 import { defaultResourceTypes, Registry, type ResourceType } from "./registry.ts";
@@ -38,6 +39,7 @@ export class FakeApiServer {
   readonly #failures: InjectedFailure[] = [];
   readonly #users = new Map<string, UserInfo>([["fake", ADMIN]]);
   readonly #server: Server;
+  readonly #clients: KubeRestClient[] = [];
   #latencyMs: number;
   #url = "";
 
@@ -82,6 +84,7 @@ export class FakeApiServer {
   close(): Promise<void> {
     this.#store.stopGc();
     this.#watches.cutAll();
+    for (const c of this.#clients.splice(0)) c.close();
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
@@ -110,6 +113,16 @@ export class FakeApiServer {
       currentContext: "fake",
     });
     return kc;
+  }
+
+  /**
+   * The agent's API client (KubeRestClient) pointing here, as `kubeConfig(token)` for client-node. Closed
+   * with the server.
+   */
+  restClient(token = "fake"): KubeRestClient {
+    const client = new KubeRestClient({ server: this.#url, token });
+    this.#clients.push(client);
+    return client;
   }
 
   #type(apiVersion: string, kind: string): ResourceType {

@@ -50,7 +50,7 @@ beforeAll(async () => {
   void controller.run();
   validator = new IsolatedValidator({ idleMs: 60_000 });
   source = new ClusterConfigSource({
-    kubeConfig: api.kubeConfig(),
+    api: api.restClient(),
     nodeName: AGENT_NODE,
     timers: realTimers,
     log,

@@ -87,7 +87,7 @@ describe("KubeVirt pod discovery", () => {
     await daemonFor(uidOf(elsewhere));
     await daemonFor(uidOf(other));
     discovery = new KubevirtPodDiscovery({
-      kubeConfig: api.kubeConfig(),
+      api: api.restClient(),
       nodeName: "worker-1",
       hostRoot: root,
     });
@@ -123,7 +123,7 @@ describe("KubeVirt pod discovery", () => {
     const a = api.create(launcher("prod", "a", "worker-1"));
     await daemonFor(uidOf(a));
     discovery = new KubevirtPodDiscovery({
-      kubeConfig: api.kubeConfig(),
+      api: api.restClient(),
       nodeName: "worker-1",
       hostRoot: root,
     });
@@ -144,7 +144,7 @@ describe("KubeVirt pod discovery", () => {
   it("fails a read with a clear error while the first list cannot be made", async () => {
     api.failNext("GET", /^\/api\/v1\/pods$/, 403, 100);
     discovery = new KubevirtPodDiscovery({
-      kubeConfig: api.kubeConfig(),
+      api: api.restClient(),
       nodeName: "worker-1",
       hostRoot: root,
       firstListTimeout: 300,

@@ -1,6 +1,6 @@
-import { CoreV1Api, type KubeConfig, setHeaderOptions } from "@kubernetes/client-node";
 import type { Logger } from "pino";
-import { Reflector } from "../../../kube/reflector.ts";
+import type { KubeApi } from "../../../kube/api.ts";
+import { apiLister, Reflector } from "../../../kube/reflector.ts";
 import type { Timers } from "../../../kube/timers.ts";
 import type { DaemonDiscovery, DaemonTarget } from "./daemon-target.ts";
 import { isSocket, launcherSocket } from "./kubelet-pods.ts";
@@ -19,7 +19,8 @@ interface PodMetadata {
 
 /** Settings of a KubevirtPodDiscovery. */
 export interface KubevirtPodDiscoveryOptions {
-  kubeConfig: KubeConfig;
+  /** The agent's API client (KubeRestClient). */
+  api: KubeApi;
   nodeName: string;
   hostRoot: string;
   /** How long the first read waits for the first list before failing the collection, ms. Defaults to 10 s. */
@@ -60,25 +61,19 @@ export class KubevirtPodDiscovery implements DaemonDiscovery {
 
   constructor(opts: KubevirtPodDiscoveryOptions) {
     this.#opts = opts;
-    const core = opts.kubeConfig.makeApiClient(CoreV1Api);
     const fieldSelector = `spec.nodeName=${opts.nodeName}`;
     this.#reflector = new Reflector<PodMetadata>({
-      kubeConfig: opts.kubeConfig,
+      watcher: opts.api,
       path: "/api/v1/pods",
       fieldSelector,
       labelSelector: LAUNCHER_SELECTOR,
       accept: WATCH_ACCEPT,
       transform: forCache,
-      list: async () => {
-        const r = await core.listPodForAllNamespaces(
-          { fieldSelector, labelSelector: LAUNCHER_SELECTOR },
-          setHeaderOptions("Accept", LIST_ACCEPT),
-        );
-        return {
-          items: r.items as unknown as PodMetadata[],
-          resourceVersion: r.metadata?.resourceVersion ?? "",
-        };
-      },
+      list: apiLister<PodMetadata>(opts.api, "/api/v1/pods", {
+        fieldSelector,
+        labelSelector: LAUNCHER_SELECTOR,
+        accept: LIST_ACCEPT,
+      }),
       ...(opts.timers ? { timers: opts.timers } : {}),
       ...(opts.log ? { log: opts.log } : {}),
     });

@@ -49,22 +49,20 @@ export async function openVirtSources(spec: CollectorSpec, env: CollectorEnv): P
   );
 }
 
-/** The API-backed discovery; the Kubernetes client is loaded only here, so standalone agents never load it. */
+/** The API-backed discovery; the API client is loaded only here, so standalone agents never load it. */
 async function kubevirtDiscovery(env: CollectorEnv): Promise<DaemonDiscovery> {
   const cluster = env.cluster;
   if (!cluster)
     throw new Error(
       "libvirt.discovery kubevirt needs the cluster's API: run the agent with NODE_NAME set and in-cluster credentials or --kubeconfig (or use kubelet-dir)",
     );
-  const [{ KubeConfig }, { KubevirtPodDiscovery }] = await Promise.all([
-    import("@kubernetes/client-node"),
+  const [{ KubeRestClient }, { loadRestConfig }, { KubevirtPodDiscovery }] = await Promise.all([
+    import("../../../kube/rest-client.ts"),
+    import("../../../kube/rest-config.ts"),
     import("./kubevirt-pods.ts"),
   ]);
-  const kubeConfig = new KubeConfig();
-  if (cluster.kubeconfig) kubeConfig.loadFromFile(cluster.kubeconfig);
-  else kubeConfig.loadFromCluster();
   return new KubevirtPodDiscovery({
-    kubeConfig,
+    api: new KubeRestClient(await loadRestConfig(cluster.kubeconfig)),
     nodeName: cluster.nodeName,
     hostRoot: env.paths.root,
     log: env.log,
