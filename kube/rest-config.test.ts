@@ -159,6 +159,10 @@ describe("loadKubeconfig", () => {
       "server must be an http(s) URL",
     );
     await expect(load("clusters: [")).rejects.toThrow("not YAML");
+    // The parser's message quotes the line; a token on it must not reach the log.
+    const broken = load("users:\n- name: u\n  user: {token: s3cr3t-token\n");
+    await expect(broken).rejects.toThrow(/not YAML \(line \d+, column \d+\)$/);
+    await expect(broken).rejects.not.toThrow("s3cr3t");
     await expect(loadKubeconfig(join(dir, "absent"))).rejects.toThrow("cannot read kubeconfig");
   });
 });

@@ -103,7 +103,11 @@ export async function loadKubeconfig(file: string): Promise<RestConfig> {
     try {
       doc = (await import("yaml")).parse(text);
     } catch (err) {
-      throw new RestConfigError(`kubeconfig ${file}: not YAML: ${(err as Error).message}`);
+      // Only where: the parser's message quotes the line, which may hold a token.
+      const pos = (err as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+      throw new RestConfigError(
+        `kubeconfig ${file}: not YAML${pos ? ` (line ${pos.line}, column ${pos.col})` : ""}`,
+      );
     }
   }
   return parseKubeconfig(doc, file);
