@@ -8,12 +8,14 @@ import { BENCH_PACKAGES } from "./setup.ts";
 
 // `npm run bench` measures everything and writes docs/benchmarks.md; `--quick` measures less and writes
 // bench/results/benchmarks-quick.md instead, so a quick look never replaces the published figures.
-// `--only a,b` re-measures some benchmarks; the report is always rendered from every stored result.
+// `--only a,b` re-measures some benchmarks, `--render` none; the report is always rendered from every stored result.
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const { values } = parseArgs({ options: { quick: { type: "boolean" }, only: { type: "string" } } });
+const { values } = parseArgs({
+  options: { quick: { type: "boolean" }, only: { type: "string" }, render: { type: "boolean" } },
+});
 const quick = values.quick === true;
 const names = SECTIONS.map((s) => s.name as string);
-const only = values.only?.split(",").map((s) => s.trim()) ?? names;
+const only = values.render ? [] : (values.only?.split(",").map((s) => s.trim()) ?? names);
 for (const n of only)
   if (!names.includes(n)) {
     process.stderr.write(`unknown benchmark "${n}"; known: ${names.join(", ")}\n`);
