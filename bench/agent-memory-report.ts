@@ -111,7 +111,8 @@ export interface AgentMemoryRow {
   workerRuns: number;
 }
 
-const MODES: readonly AgentMode[] = ["standalone", "cluster"];
+/** Both modes, in the order they run and are reported. */
+export const MODES: readonly AgentMode[] = ["standalone", "cluster"];
 
 /** The rows, by domain count then mode; a combination without runs has no row. */
 export function summariseAgentMemory(result: AgentMemoryResult): AgentMemoryRow[] {

@@ -20,6 +20,7 @@ import {
   type AgentMemoryRun,
   type AgentMode,
   agentMemoryMarkdown,
+  MODES,
   WORKER_THREAD,
 } from "./agent-memory-report.ts";
 import { startSimulator } from "./libvirt-sim.ts";
@@ -36,7 +37,6 @@ import {
 import { profileYaml, scrape } from "./scale.ts";
 import { AGENT_RUNTIME, builtEntry } from "./setup.ts";
 
-const MODES: readonly AgentMode[] = ["standalone", "cluster"];
 const GROUP = "vesmon.io/v1alpha1";
 /** How long past the warm-up a worker thread may stay before the window starts anyway (and says so). */
 const WORKER_GRACE_SECONDS = 90;

@@ -135,13 +135,14 @@ export function parseKubeconfig(doc: unknown, file: string): RestConfig {
   const context = find("contexts", current, "context");
   const cluster = find("clusters", context.cluster, "cluster");
   const user = context.user === undefined ? {} : find("users", context.user, "user");
+  const clusterAt = `clusters[name="${context.cluster}"].cluster`;
+  const userAt = `users[name="${context.user}"].user`;
   for (const f of REFUSED_CLUSTER_FIELDS)
-    if (cluster[f] !== undefined)
-      throw fail(`clusters[name="${context.cluster}"].cluster.${f} is not supported by the agent's client`);
+    if (cluster[f] !== undefined) throw fail(`${clusterAt}.${f} is not supported by the agent's client`);
   for (const f of REFUSED_USER_FIELDS)
     if (user[f] !== undefined)
       throw fail(
-        `users[name="${context.user}"].user.${f} is not supported by the agent's client; use a token, tokenFile or a client certificate`,
+        `${userAt}.${f} is not supported by the agent's client; use a token, tokenFile or a client certificate`,
       );
   const str = (o: Entry, f: string) => (typeof o[f] === "string" && o[f] ? (o[f] as string) : undefined);
   const base = dirname(resolve(file));
@@ -158,10 +159,7 @@ export function parseKubeconfig(doc: unknown, file: string): RestConfig {
     }
   };
   const server = str(cluster, "server");
-  if (!server || !/^https?:\/\//.test(server))
-    throw fail(`clusters[name="${context.cluster}"].cluster.server must be an http(s) URL`);
-  const clusterAt = `clusters[name="${context.cluster}"].cluster`;
-  const userAt = `users[name="${context.user}"].user`;
+  if (!server || !/^https?:\/\//.test(server)) throw fail(`${clusterAt}.server must be an http(s) URL`);
   const ca = pem(cluster, "certificate-authority", clusterAt);
   const cert = pem(user, "client-certificate", userAt);
   const key = pem(user, "client-key", userAt);
