@@ -1,6 +1,6 @@
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Agent, AgentStatus } from "./agent.ts";
 import { registerLibvirtMetrics } from "./libvirt/metrics.ts";
+import { Counter, Gauge, Histogram, Registry } from "./prom-client.ts";
 import { prometheusLabels, prometheusSeries } from "./prometheus-names.ts";
 
 type JobStatus = AgentStatus["jobs"][number];

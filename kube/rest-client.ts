@@ -1,11 +1,4 @@
-import {
-  type ClientRequest,
-  Agent as HttpAgent,
-  request as httpRequest,
-  type IncomingMessage,
-  STATUS_CODES,
-} from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { ClientRequest, Agent as HttpAgent, IncomingMessage } from "node:http";
 import type {
   KubeApi,
   KubeMethod,
@@ -17,6 +10,10 @@ import type {
 import { FileToken } from "./file-token.ts";
 import type { RestConfig } from "./rest-config.ts";
 import { parseWatchStream } from "./watch-stream.ts";
+
+// Builtins through getBuiltinModule, not ES imports: an ES import of node:http loads undici, http2 and tls
+// through its lazy WebSocket getter (agent/listen.ts), and node:https is needed only for an https server.
+const http = process.getBuiltinModule("node:http");
 
 /** A metav1.Status, as the API server explains a refusal. */
 export interface KubeStatus {
@@ -35,7 +32,7 @@ export class KubeApiError extends Error {
 
   constructor(code: number, status: KubeStatus | undefined, what: string) {
     super(
-      `${what}: ${code} ${status?.reason ?? STATUS_CODES[code] ?? ""}${status?.message ? `: ${status.message}` : ""}`,
+      `${what}: ${code} ${status?.reason ?? http.STATUS_CODES[code] ?? ""}${status?.message ? `: ${status.message}` : ""}`,
     );
     this.code = code;
     this.status = status;
@@ -71,14 +68,14 @@ export class KubeRestClient implements KubeApi {
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
     this.#userAgent = opts.userAgent ?? "vesmon";
     this.#agent = this.#https
-      ? new HttpsAgent({
+      ? new (process.getBuiltinModule("node:https").Agent)({
           keepAlive: true,
           ...(config.ca ? { ca: config.ca } : {}),
           ...(config.cert ? { cert: config.cert, key: config.key } : {}),
           ...(config.tlsServerName ? { servername: config.tlsServerName } : {}),
           rejectUnauthorized: !config.insecureSkipTLSVerify,
         })
-      : new HttpAgent({ keepAlive: true });
+      : new http.Agent({ keepAlive: true });
     if (config.tokenFile) {
       const file = new FileToken(config.tokenFile, opts.tokenCheckMs ?? 10_000);
       this.#token = () => file.get();
@@ -98,7 +95,7 @@ export class KubeRestClient implements KubeApi {
     const search = new URLSearchParams();
     for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) search.set(k, String(v));
     const qs = search.size ? `?${search}` : "";
-    return (this.#https ? httpsRequest : httpRequest)({
+    return (this.#https ? process.getBuiltinModule("node:https").request : http.request)({
       protocol: this.#base.protocol,
       hostname: this.#base.hostname.replace(/^\[(.*)\]$/, "$1"),
       port: this.#base.port || (this.#https ? 443 : 80),

@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, Gauge, type Registry } from "../prom-client.ts";
 import { type LibvirtHealthRegistry, libvirtHealth } from "./health.ts";
 
 /**

@@ -1,5 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { IncomingMessage } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
 import { isRetryableStatus, parseRetryAfter, type SendResult } from "./send-result.ts";
 
 /** Credentials and TLS material of one VES sink, already read from files. Never logged. */
@@ -42,15 +42,23 @@ function describeBody(body: string): string {
   return body.slice(0, 200);
 }
 
+// node:http through getBuiltinModule, not an ES import, which would load undici and tls (agent/listen.ts says
+// why); node:https (tls: ~3 MiB RSS) only once an https URL is posted to.
+const http = process.getBuiltinModule("node:http");
+
 /** A Transport over node:http/https with keep-alive, basic auth and (mutual) TLS. */
 export class HttpTransport implements Transport {
   readonly #security: TransportSecurity;
-  readonly #http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-  readonly #https: HttpsAgent;
+  readonly #http = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  #https: HttpsAgent | undefined;
 
   constructor(security: TransportSecurity = {}) {
     this.#security = security;
-    this.#https = new HttpsAgent({
+  }
+
+  #httpsAgent(): HttpsAgent {
+    const security = this.#security;
+    this.#https ??= new (process.getBuiltinModule("node:https").Agent)({
       keepAlive: true,
       maxSockets: 1,
       ...(security.ca ? { ca: security.ca } : {}),
@@ -58,6 +66,7 @@ export class HttpTransport implements Transport {
       ...(security.key ? { key: security.key } : {}),
       rejectUnauthorized: security.insecureSkipVerify !== true,
     });
+    return this.#https;
   }
 
   post(url: string, body: Buffer, timeoutMs: number): Promise<SendResult> {
@@ -79,9 +88,9 @@ export class HttpTransport implements Transport {
         clearTimeout(timer);
         resolve(r);
       };
-      const req = (https ? httpsRequest : httpRequest)(
+      const req = (https ? process.getBuiltinModule("node:https").request : http.request)(
         target,
-        { method: "POST", headers, agent: https ? this.#https : this.#http },
+        { method: "POST", headers, agent: https ? this.#httpsAgent() : this.#http },
         (res: IncomingMessage) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -121,6 +130,6 @@ export class HttpTransport implements Transport {
 
   close(): void {
     this.#http.destroy();
-    this.#https.destroy();
+    this.#https?.destroy();
   }
 }

@@ -1,6 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,7 +12,10 @@ import { FakeApiServer } from "../fake-apiserver/index.ts";
 // agent's memory goes"): ES modules are never unloaded. A profile file is validated in a worker that ends, the
 // HTTP server is node:http, and cluster mode speaks to the API server through the agent's own small client
 // (kube/rest-client.ts; @kubernetes/client-node costs ~80 MiB RSS once imported), so none of these may be in
-// the main thread's module graph once the agent runs. RSS itself is not asserted: it depends on the machine.
+// the main thread's module graph once the agent runs. Nor may the builtins that only an ES import of node:http
+// (its lazy WebSocket getter loads undici) or prom-client's index (Pushgateway, default metrics) would bring: a
+// standalone agent posting over plain http needs neither tls nor undici. RSS itself is not asserted: it
+// depends on the machine.
 const ROOT = join(import.meta.dirname, "../..");
 const AGENT = join(ROOT, "agent/main.ts");
 const TRACE = join(ROOT, "test/helpers/module-trace.ts");
@@ -57,11 +62,28 @@ function startTraced(args: string[], env: NodeJS.ProcessEnv, trace: string) {
   return { p, stderr: () => stderr };
 }
 
+/** What a standalone agent with a plain-http VES sink must not keep loaded. */
+const NOT_FOR_PLAIN_HTTP = [
+  "builtin:internal/deps/undici/undici",
+  "builtin:http2",
+  "builtin:tls",
+  "builtin:https",
+  "/node_modules/prom-client/index.js",
+  "/node_modules/prom-client/lib/pushgateway.js",
+  "/node_modules/prom-client/lib/defaultMetrics.js",
+];
+
 /** Waits until `collector` has collected, scraping the agent's /metrics (its URL from the log). */
 async function untilCollected(agent: ReturnType<typeof startTraced>, collector: string, deadline: number) {
-  const done = new RegExp(
-    `vesmon_scrape_collector_collections_total\\{[^}]*collector="${collector}"\\} [1-9]`,
+  await untilScraped(
+    agent,
+    new RegExp(`vesmon_scrape_collector_collections_total\\{[^}]*collector="${collector}"\\} [1-9]`),
+    deadline,
   );
+}
+
+/** Waits until the agent's /metrics (its URL from the log) matches `done`. */
+async function untilScraped(agent: ReturnType<typeof startTraced>, done: RegExp, deadline: number) {
   let scraped = "";
   while (!done.test(scraped)) {
     if (agent.p.exitCode !== null || Date.now() > deadline)
@@ -104,23 +126,41 @@ afterEach(async () => {
 });
 
 describe("standalone agent's module graph", () => {
-  it("holds neither the Kubernetes client, the CEL runtime, ajv, TypeBox nor fastify once it runs", async () => {
-    dir = await mkdtemp(join(tmpdir(), "vesmon-modules-"));
-    const profile = join(dir, "profile.yaml");
-    const trace = join(dir, "modules.txt");
-    await writeFile(profile, PROFILE);
-    const args = ["--profile", profile, "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0"];
-    const agent = startTraced([...args, "--node-name", "n"], { AGENT_LOG_LEVEL: "info" }, trace);
-    // Steady state: the profile applied, the host collectors have run and /metrics has been served.
-    const deadline = Date.now() + 45_000;
-    await untilCollected(agent, "cpu", deadline);
-    const modules = await loadedModules(agent.p, trace, deadline);
-    // The trace sees what loads: the collectors, the metrics library, and its own absence is not a pass.
-    expect(modules.some((m) => m.endsWith("/agent/collectors/cpu.ts"))).toBe(true);
-    expect(modules.some((m) => m.includes("/node_modules/prom-client/"))).toBe(true);
-    expect(modules.filter((m) => m.endsWith("/kube/rest-client.ts"))).toEqual([]);
-    for (const unwanted of NEVER) expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
-    await stopsCleanly(agent.p);
+  it("holds neither the Kubernetes client, the CEL runtime, ajv, TypeBox, fastify, tls nor undici once it runs", async () => {
+    // A VES collector over plain http, so the sink's transport has posted by the time the modules are read.
+    let posts = 0;
+    const collector = createServer((req, res) => {
+      posts++;
+      req.resume().on("end", () => res.writeHead(202).end());
+    });
+    collector.listen(0, "127.0.0.1");
+    await once(collector, "listening");
+    try {
+      dir = await mkdtemp(join(tmpdir(), "vesmon-modules-"));
+      const profile = join(dir, "profile.yaml");
+      const trace = join(dir, "modules.txt");
+      const url = `http://127.0.0.1:${(collector.address() as AddressInfo).port}/eventListener/v7`;
+      await writeFile(profile, `${PROFILE}    - name: ves\n      ves: { url: "${url}", timeout: 5s }\n`);
+      const args = ["--profile", profile, "--state-dir", join(dir, "state"), "--listen", "127.0.0.1:0"];
+      const agent = startTraced([...args, "--node-name", "n"], { AGENT_LOG_LEVEL: "info" }, trace);
+      // Steady state: the profile applied, the host collectors have run, /metrics has been served and the VES
+      // sink has delivered.
+      const deadline = Date.now() + 45_000;
+      await untilCollected(agent, "cpu", deadline);
+      await untilScraped(agent, /vesmon_sink_delivered_events_total\{[^}]*sink="ves"[^}]*\} [1-9]/, deadline);
+      const modules = await loadedModules(agent.p, trace, deadline);
+      // The trace sees what loads (collectors, the metrics library, http, builtins): its absence is not a pass.
+      expect(posts).toBeGreaterThan(0);
+      expect(modules.some((m) => m.endsWith("/agent/collectors/cpu.ts"))).toBe(true);
+      expect(modules.some((m) => m.includes("/node_modules/prom-client/lib/counter.js"))).toBe(true);
+      expect(modules).toContain("builtin:http");
+      expect(modules.filter((m) => m.endsWith("/kube/rest-client.ts"))).toEqual([]);
+      for (const unwanted of [...NEVER, ...NOT_FOR_PLAIN_HTTP])
+        expect(modules.filter((m) => m.includes(unwanted))).toEqual([]);
+      await stopsCleanly(agent.p);
+    } finally {
+      collector.close();
+    }
   }, 60_000);
 });
 
