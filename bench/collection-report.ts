@@ -143,11 +143,11 @@ ${perProcess ? `\nThe exporters per process: ${perProcess}.\n` : ""}${result.ski
 ${findings.join("\n")}
 - Most of a libvirt client's cost is in libvirtd and in QEMU's monitor, not in the client: that is where the peers
   differ most. collectd's virt plugin makes many per-domain calls per cycle; the libvirt exporter reads few fields
-  (17 series per guest); the agent asks for six stat groups in one GetAllDomainStats call per cycle, four of which
-  (cpu-total, balloon, vcpu, block) cost QEMU a QMP round trip per guest (PEERS.md §4). Asking for fewer groups
-  (\`stats:\` in the virt collector), or a longer interval for virt than for the host collectors, is the
-  agent's lever on libvirtd and QEMU; a cheaper default (CPU time from the VM's cgroup instead of cpu-total,
-  block and balloon at a slower cadence) is the next thing to build.
+  (17 series per guest); the agent makes one GetAllDomainStats call per cycle for the groups no cheaper source
+  serves (state and vcpu; balloon and block once per measurement window) and reads VM CPU time from the VM's
+  cgroup and vNIC counters from the host side of its tap ("What each figure costs", below). Of those groups vcpu,
+  balloon and block cost QEMU a QMP round trip per guest (PEERS.md §4). Asking for fewer groups (\`stats:\` in
+  the virt collector), or a longer interval for virt than for the host collectors, lowers it further.
 - Not comparable one to one: the peers read different sets of things (node-exporter runs ~40 host collectors;
   the agent also aggregates and serialises VES events), and these are idle TCG guests on a small shared machine.
   KVM guests under load will cost QEMU differently.
