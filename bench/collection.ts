@@ -11,13 +11,20 @@ export interface CollectionPlan {
   repetitions: number;
   windowSeconds: number;
   intervalSeconds: number;
+  /** Whether a peer's window waits until its RSS has settled (`Peer.settleSeconds`), not only its warm-up. */
+  settle?: boolean;
 }
 
 /** The quick plan (`npm run bench:quick`) and the full one (`npm run bench`). */
 export const PLANS = {
   quick: { guestCounts: [10], repetitions: 1, windowSeconds: 20, intervalSeconds: 1 },
-  full: { guestCounts: [10, 40], repetitions: 2, windowSeconds: 60, intervalSeconds: 1 },
+  full: { guestCounts: [10, 40], repetitions: 2, windowSeconds: 60, intervalSeconds: 1, settle: true },
 } as const satisfies Record<string, CollectionPlan>;
+
+/** Seconds from a peer's start to its window under `plan`. */
+export function warmupOf(peer: Pick<Peer, "warmupSeconds" | "settleSeconds">, plan: CollectionPlan): number {
+  return plan.settle ? Math.max(peer.warmupSeconds, peer.settleSeconds ?? 0) : peer.warmupSeconds;
+}
 
 /** libvirtd and QEMU with no peer running, per second. */
 export interface IdleRun {
@@ -33,6 +40,8 @@ export interface PeerRun {
   peer: string;
   guests: number;
   repetition: number;
+  /** Seconds from the peer's start to its window (absent in results stored before it was recorded: 10 s). */
+  warmupSeconds?: number;
   windowSeconds: number;
   cycles: number;
   /** CPU of the peer's own process(es), ms per cycle. */
@@ -141,7 +150,7 @@ export async function measureCollection(
           const running = await peer.start(ctx);
           const pids = running.processes.map((p) => p.pid);
           try {
-            await sleep(peer.warmupSeconds);
+            await sleep(warmupOf(peer, plan));
             running.startWindow();
             const p0 = await Promise.all(pids.map(cpuSeconds));
             const l0 = await cpuSeconds(lv.pid);
@@ -168,6 +177,7 @@ export async function measureCollection(
               peer: peer.name,
               guests: n,
               repetition: rep,
+              warmupSeconds: warmupOf(peer, plan),
               windowSeconds: round(windowSeconds, 2),
               cycles: round(cycles, 2),
               peerMsPerCycle: round(perCycle(peerCpu), 2),

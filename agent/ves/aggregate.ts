@@ -76,44 +76,51 @@ export function labelKey(labels: Readonly<Record<string, string>> | undefined): 
   return key;
 }
 
-/** A source's series while a window is grouped: by metric, then by label key, and in order of appearance. */
-interface SourceEntry {
-  source: Source;
-  byMetric: Map<string, Map<string, Series>>;
-  list: Series[];
-  degenerate: boolean;
-}
-
 /**
- * Groups a window's samples by source (the host first, then VMs in order of appearance) and by series. A value that
- * is not a number is never summarised; when its sample is marked suspect (a degenerate input), every series of its
- * source is suspect.
+ * A window's samples split by source: the host first, then VMs (by UUID, since a domain can be renamed) in order
+ * of appearance, each in collection order.
  */
-export function groupWindow(
-  samples: readonly Sample[],
-  weightOf: (s: Sample) => number | undefined = () => undefined,
-): SourceWindow[] {
-  const sources = new Map<string, SourceEntry>();
-  let hostEntry: SourceEntry | undefined;
+export function samplesBySource(samples: readonly Sample[]): Sample[][] {
+  const vms = new Map<string, Sample[]>();
+  let host: Sample[] | undefined;
   // An index loop: this runs once per window, rarely optimised, where for…of makes an object per element.
   for (let i = 0; i < samples.length; i++) {
     const s = samples[i]!;
-    // VMs by UUID and the host apart, so no key string is made per sample.
-    let entry = s.source.kind === "host" ? hostEntry : sources.get(s.source.uuid);
-    if (!entry) {
-      entry = { source: s.source, byMetric: new Map(), list: [], degenerate: false };
-      if (s.source.kind === "host") hostEntry = entry;
-      else sources.set(s.source.uuid, entry);
+    let own = s.source.kind === "host" ? host : vms.get(s.source.uuid);
+    if (!own) {
+      own = [];
+      if (s.source.kind === "host") host = own;
+      else vms.set(s.source.uuid, own);
     }
-    entry.source = s.source;
+    own.push(s);
+  }
+  return host ? [host, ...vms.values()] : [...vms.values()];
+}
+
+/**
+ * Groups the samples of one source (as `samplesBySource` splits them) by series. A value that is not a number is
+ * never summarised; when its sample is marked suspect (a degenerate input), every series of the source is suspect.
+ * One source at a time, not the whole window: a caller that turns each source's series into its event at once
+ * lets them die young, where a whole window's series outlived the scavenges of building every event and were
+ * promoted, the agent's largest share of old-space garbage (bench/memory.md).
+ */
+export function groupSource(
+  samples: readonly Sample[],
+  weightOf: (s: Sample) => number | undefined = () => undefined,
+): SourceWindow {
+  const byMetric = new Map<string, Map<string, Series>>();
+  const list: Series[] = [];
+  let degenerate = false;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
     if (!Number.isFinite(s.value)) {
-      entry.degenerate ||= s.suspect === true;
+      degenerate ||= s.suspect === true;
       continue;
     }
-    let byLabels = entry.byMetric.get(s.metric);
+    let byLabels = byMetric.get(s.metric);
     if (!byLabels) {
       byLabels = new Map();
-      entry.byMetric.set(s.metric, byLabels);
+      byMetric.set(s.metric, byLabels);
     }
     const id = labelKey(s.labels);
     let series = byLabels.get(id);
@@ -128,7 +135,7 @@ export function groupWindow(
         suspect: false,
       };
       byLabels.set(id, series);
-      entry.list.push(series);
+      list.push(series);
     }
     series.values.push(s.value);
     const weight = weightOf(s);
@@ -136,12 +143,17 @@ export function groupWindow(
     else series.weights?.push(weight);
     series.suspect ||= s.suspect === true;
   }
-  const out: SourceWindow[] = [];
-  for (const e of hostEntry ? [hostEntry, ...sources.values()] : sources.values()) {
-    if (e.degenerate) for (const s of e.list) s.suspect = true;
-    out.push({ source: e.source, series: e.list });
-  }
-  return out;
+  if (degenerate) for (const x of list) x.suspect = true;
+  // The source as its most recent sample gave it (a VM may have been renamed).
+  return { source: samples[samples.length - 1]!.source, series: list };
+}
+
+/** Every source's series in a window: `groupSource` over `samplesBySource`. */
+export function groupWindow(
+  samples: readonly Sample[],
+  weightOf: (s: Sample) => number | undefined = () => undefined,
+): SourceWindow[] {
+  return samplesBySource(samples).map((own) => groupSource(own, weightOf));
 }
 
 /**

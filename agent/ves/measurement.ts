@@ -1,7 +1,7 @@
 import type { EventSettings } from "../../api/v1alpha1/types.ts";
 import type { Sample } from "../collectors/sample.ts";
 import { additionalMeasurements, type ExtraFigure } from "./additional.ts";
-import { groupWindow, SeriesPicker, type SourceWindow, sourceKey } from "./aggregate.ts";
+import { groupSource, SeriesPicker, type SourceWindow, samplesBySource, sourceKey } from "./aggregate.ts";
 import { hostCpuUsage, hostLoad, hostMemoryUsage, vmCpuUsage, vmMemoryUsage } from "./fields-cpu-memory.ts";
 import { diskUsage, HOST_DISKS, nicPerformance, VM_DISKS } from "./fields-nic-disk.ts";
 import {
@@ -93,7 +93,8 @@ function description(window: SourceWindow, settings: EventSettings): string {
 export function buildMeasurementEvents(input: MeasurementInput): (Event7 | Event5)[] {
   const windowStartMicros = intervalStartMicros(input.windowStart, input.intervalSeconds);
   const windowEndMicros = toEpochMicros(input.windowEnd);
-  return groupWindow(input.samples, input.weightOf).map((window) => {
+  return samplesBySource(input.samples).map((own) => {
+    const window = groupSource(own, input.weightOf);
     const covered = input.coverage?.get(sourceKey(window.source));
     if (covered?.suspect) for (const s of window.series) s.suspect = true;
     const startEpochMicrosec = covered ? toEpochMicros(covered.start) : windowStartMicros;
