@@ -48,7 +48,7 @@ export function ensureBenchPackages(): SystemPackage[] {
  */
 export const OPERATOR_RUNTIME = {
   nodeFlags: ["--max-semi-space-size=4", "--max-old-space-size-percentage=33"],
-  env: { MALLOC_ARENA_MAX: "2" },
+  env: { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536" },
   memoryLimitMiB: 384,
 } as const;
 
@@ -60,7 +60,7 @@ let built = false;
  */
 export const AGENT_RUNTIME = {
   nodeFlags: ["--max-semi-space-size=2", "--max-old-space-size=256"],
-  env: { MALLOC_ARENA_MAX: "2" },
+  env: { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536" },
 } as const;
 
 /**

@@ -258,10 +258,11 @@ describe("Dockerfile", () => {
       "--max-old-space-size=256",
       pkg.bin["vesmon-agent"],
     ]);
-    expect(last("ENV")).toMatch(/\bMALLOC_ARENA_MAX=2\b/);
+    for (const [name, value] of Object.entries(AGENT_RUNTIME.env))
+      expect(last("ENV")).toMatch(new RegExp(`\\b${name}=${value}(\\s|$)`));
     expect(JSON.parse(last("CMD") ?? "null")).toEqual([...AGENT_RUNTIME.nodeFlags, pkg.bin["vesmon-agent"]]);
     expect(pkg.scripts.start).toMatch(
-      /^MALLOC_ARENA_MAX=2 exec node --max-semi-space-size=2 --max-old-space-size=256 agent\/main\.ts /,
+      /^MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=65536 exec node --max-semi-space-size=2 --max-old-space-size=256 agent\/main\.ts /,
     );
     expect(last("WORKDIR")).toBe("/app");
     expect(Object.keys(pkg.bin).sort()).toEqual(["vesmon-agent", "vesmon-listener", "vesmon-operator"]);
