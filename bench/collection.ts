@@ -40,7 +40,7 @@ export interface PeerRun {
   peer: string;
   guests: number;
   repetition: number;
-  /** Seconds from the peer's start to its window (absent in results stored before it was recorded: 10 s). */
+  /** Seconds from the peer's start to its window (absent in results stored before it was recorded: its `warmupSeconds`). */
   warmupSeconds?: number;
   windowSeconds: number;
   cycles: number;
