@@ -35,7 +35,7 @@ export interface AgentMemoryPlan {
 /** Seconds after the start by which the agent's RSS has settled in long runs (bench/memory.md). */
 export const SETTLED_AFTER_SECONDS = 180;
 
-/** The quick and the full plan (a full run takes about 35 minutes). */
+/** The quick and the full plan (a full run takes about 32 minutes). */
 export const AGENT_MEMORY_PLANS = {
   quick: {
     domainCounts: [10],
