@@ -2,6 +2,7 @@
 // the measuring code so they are tested from a fixture without starting anything.
 import { type Spread, spread } from "./collection.ts";
 import type { Machine } from "./proc.ts";
+import { SETTLE_REASON, SETTLED_AFTER_SECONDS } from "./setup.ts";
 
 /** How the agent gets its profile: a `--profile` file, or a NodeMonitor naming a MonitoringProfile. */
 export type AgentMode = "standalone" | "cluster";
@@ -31,9 +32,6 @@ export interface AgentMemoryPlan {
    */
   workerSettleSeconds: number;
 }
-
-/** Seconds after the start by which the agent's RSS has settled in long runs (bench/memory.md). */
-export const SETTLED_AFTER_SECONDS = 180;
 
 /** The quick and the full plan (a full run takes about 32 minutes). */
 export const AGENT_MEMORY_PLANS = {
@@ -271,7 +269,7 @@ itself does not run. Before its window each agent must have collected virt twice
 profile applied); in it, collected virt every second and delivered each source's events, or the run fails.
 
 **Method.** ${result.mode} mode: N = ${plan.domainCounts.join(", ")}, ${plan.repetitions} run${plan.repetitions > 1 ? "s" : ""} of each mode, the modes alternating. A window of
-${window} s begins ${plan.warmupSeconds} s after the agent's start at the earliest${plan.warmupSeconds >= SETTLED_AFTER_SECONDS ? " (the agent's RSS climbs for two to three minutes after its start while V8 and malloc take pages they keep, so the window reads the settled agent)" : ` (before the agent has settled: its RSS climbs for two to three minutes after its start, so this reads it low; the full plan waits ${AGENT_MEMORY_PLANS.full.warmupSeconds} s)`}, and only once no worker thread (a thread named
+${window} s begins ${plan.warmupSeconds} s after the agent's start at the earliest${plan.warmupSeconds >= SETTLED_AFTER_SECONDS ? ` (${SETTLE_REASON}, so the window reads the settled agent)` : ` (before the agent has settled: ${SETTLE_REASON}, so this reads it low; the full plan waits ${AGENT_MEMORY_PLANS.full.warmupSeconds} s)`}, and only once no worker thread (a thread named
 \`${WORKER_THREAD}\` in \`/proc/PID/task/*/comm\`) has been seen for ${plan.workerSettleSeconds} s: cluster mode's validation worker lives 30 s
 after its last answer, and Node releases a worker's memory about 8 s after its thread has ended. **Steady** is the median of the window's ${plan.readings} VmRSS readings, ${plan.readingSeconds} s apart; **peak** is VmHWM at
 its end (the start-up peak included); **anonymous** and **file-backed** are \`/proc/PID/smaps_rollup\`'s

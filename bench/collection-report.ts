@@ -1,5 +1,6 @@
 import { type CollectionResult, type Spread, summarise } from "./collection.ts";
 import type { Machine } from "./proc.ts";
+import { SETTLE_REASON, SETTLED_AFTER_SECONDS } from "./setup.ts";
 
 /** What the collection JSON holds next to the figures. */
 export interface CollectionContext {
@@ -126,7 +127,7 @@ with its host and libvirt part:
 - **libvirt-exporter + node-exporter**: both Debian exporters with their default collectors, scraped every
   ${plan.intervalSeconds} s by an in-process fetch loop.
 
-**Method** (as in the peer baseline, \`PEERS.md\`). Warm-up (agent ${agentWarmup} s${agentWarmup >= 180 ? ", so that its RSS has settled: it climbs for two to three minutes after the start while V8 and malloc take pages they keep" : ""}, collectd 10 s, exporters 5 s), then a
+**Method** (as in the peer baseline, \`PEERS.md\`). Warm-up (agent ${agentWarmup} s${agentWarmup >= SETTLED_AFTER_SECONDS ? `, so that its RSS has settled: ${SETTLE_REASON}` : ""}, collectd 10 s, exporters 5 s), then a
 ${plan.windowSeconds} s window; \`utime+stime\` from \`/proc/<pid>/stat\` of the peer's processes, of libvirtd and of all
 QEMU processes at both ends; VmHWM and VmRSS at the end. ms per cycle = window CPU ÷ cycles (window ÷ interval; for
 the exporters, scrapes completed). "libvirtd (minus idle)" subtracts libvirtd's rate in an idle window with no peer

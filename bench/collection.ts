@@ -149,8 +149,9 @@ export async function measureCollection(
           opts.log(`collection: N=${n} run ${rep}: ${peer.name}`);
           const running = await peer.start(ctx);
           const pids = running.processes.map((p) => p.pid);
+          const warmupSeconds = warmupOf(peer, plan);
           try {
-            await sleep(warmupOf(peer, plan));
+            await sleep(warmupSeconds);
             running.startWindow();
             const p0 = await Promise.all(pids.map(cpuSeconds));
             const l0 = await cpuSeconds(lv.pid);
@@ -177,7 +178,7 @@ export async function measureCollection(
               peer: peer.name,
               guests: n,
               repetition: rep,
-              warmupSeconds: warmupOf(peer, plan),
+              warmupSeconds,
               windowSeconds: round(windowSeconds, 2),
               cycles: round(cycles, 2),
               peerMsPerCycle: round(perCycle(peerCpu), 2),

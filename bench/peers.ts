@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { ListenerProcess } from "../agent/listener/process.ts";
 import type { RecordedEvent } from "../agent/listener/recorder.ts";
 import { freePort, terminate } from "./proc.ts";
-import { AGENT_RUNTIME, builtEntry } from "./setup.ts";
+import { AGENT_RUNTIME, builtEntry, SETTLED_AFTER_SECONDS } from "./setup.ts";
 
 /** What every peer is started with: the private libvirtd, a scratch directory and the receiving side. */
 export interface PeerContext {
@@ -145,8 +145,7 @@ export const vesmonAgent: Peer = {
   name: "vesmon agent",
   // Node start, the first apply and a libvirt connection take a few seconds on 2 cores.
   warmupSeconds: 10,
-  // V8 and malloc take pages for two to three minutes after the start and keep them (bench/memory.md).
-  settleSeconds: 180,
+  settleSeconds: SETTLED_AFTER_SECONDS,
   async start(ctx) {
     const interval = `${ctx.intervalSeconds}s`;
     // The CRD's floor for measurementInterval is 5 s; the collectors still sample at the peers' interval.

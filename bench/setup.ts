@@ -63,6 +63,13 @@ export const AGENT_RUNTIME = {
   env: { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "65536" },
 } as const;
 
+/** Seconds after the start by which the agent's RSS has settled in long runs (bench/memory.md). */
+export const SETTLED_AFTER_SECONDS = 180;
+
+/** Why a window that reads the agent's memory waits `SETTLED_AFTER_SECONDS`, as the reports say it. */
+export const SETTLE_REASON =
+  "the agent's RSS climbs for two to three minutes after its start while V8 and malloc take pages they keep";
+
 /**
  * Builds the project (`npm run build`) once per benchmark run and returns a program's compiled entry point
  * (`dist/agent/main.js` for "agent/main"): the form the image ships. Run from the .ts sources, Node also loads
